@@ -1,0 +1,63 @@
+# Attention, hands-on: the single entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# One thread per process keeps notebook numbers identical between runs and machines
+# and is faster on 2 cores when two notebooks run side by side.
+export OMP_NUM_THREADS ?= 1
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
+NB ?= $(NOTEBOOKS)
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: help setup lab test lint unit notebooks-test execute clean-notebooks lock compat clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## create .venv with the pinned course environment (quick when nothing changed)
+
+$(VENV)/.installed: pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps $$($(PY) tools/deps.py no-deps)
+	$(PY) -m pip install --no-deps -e .
+	$(PY) -c "from d2l import torch as d2l; import attention_course; print('setup OK')"
+	touch $@
+
+lab: setup ## start JupyterLab on chapters/ (localhost, with a token)
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=chapters
+
+test: lint unit notebooks-test ## lint, unit tests, then every notebook under strict nbval
+
+lint: setup ## ruff (with bugbear) over the package, tests, tools and notebooks
+	$(VENV)/bin/ruff check src tests tools chapters
+	$(VENV)/bin/ruff format --check src tests tools
+
+unit: setup ## unit tests of the package, the checkers and the environment
+	$(PY) -m pytest tests -n 2
+
+notebooks-test: setup ## run every notebook in chapters/ under strict nbval (NB=... for some)
+	$(PY) -m pytest $(NBVAL) -n 2 --dist loadfile $(NB)
+
+execute: setup ## re-execute notebooks in place and clean them (NB=chapters/02_*.ipynb for one)
+	$(PY) tools/notebooks.py execute $(NB)
+
+clean-notebooks: setup ## strip stray metadata and renumber execution counts
+	$(PY) tools/notebooks.py clean $(NOTEBOOKS)
+
+lock: ## regenerate requirements.txt from pyproject.toml
+	$(PY) -m uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --custom-compile-command "make lock" --output-file requirements.txt --quiet
+
+compat: ## install + unit tests + d2l import on each of Python 3.11, 3.12, 3.13 found here
+	bash tools/compat.sh
+
+clean: ## remove build outputs (keeps .venv)
+	rm -rf build .pytest_cache .ruff_cache .compat
