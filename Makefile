@@ -9,7 +9,6 @@ PY := $(VENV)/bin/python
 # and is faster on 2 cores when two notebooks run side by side.
 export OMP_NUM_THREADS ?= 1
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 NB ?= $(NOTEBOOKS)

@@ -35,18 +35,28 @@ def _close(a: Tensor, b: Tensor, atol: float = 1e-5) -> bool:
     return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4)
 
 
-def _compare(check: str, case: str, got: Any, expected: Tensor, mistakes: list[Mistake],
-             what: str = "output", atol: float = 1e-5) -> None:
+def _compare(
+    check: str,
+    case: str,
+    got: Any,
+    expected: Tensor,
+    mistakes: list[Mistake],
+    what: str = "output",
+    atol: float = 1e-5,
+) -> None:
     """Raise an AssertionError explaining how ``got`` differs from ``expected``."""
     where = f"{check}, case '{case}'"
     if not isinstance(got, Tensor):
-        raise AssertionError(f"{where}: expected the {what} as a torch.Tensor, "
-                             f"got {type(got).__name__}")
+        raise AssertionError(
+            f"{where}: expected the {what} as a torch.Tensor, got {type(got).__name__}"
+        )
     if torch.isnan(got).any():
         hint = ""
         if torch.isnan(got).all(dim=-1).any():
-            hint = (" A whole row is NaN: a fully masked row filled with -inf gives "
-                    "exp(-inf)/sum = 0/0. Zero such rows instead.")
+            hint = (
+                " A whole row is NaN: a fully masked row filled with -inf gives "
+                "exp(-inf)/sum = 0/0. Zero such rows instead."
+            )
         raise AssertionError(f"{where}: the {what} contains NaN.{hint}")
     for message, make in mistakes:
         try:
@@ -56,12 +66,14 @@ def _compare(check: str, case: str, got: Any, expected: Tensor, mistakes: list[M
         if not _close(expected, candidate, atol) and _close(got, candidate, atol):
             raise AssertionError(f"{where}: likely mistake: {message}")
     if got.shape != expected.shape:
-        raise AssertionError(f"{where}: expected {what} of shape {tuple(expected.shape)}, "
-                             f"got {tuple(got.shape)}")
+        raise AssertionError(
+            f"{where}: expected {what} of shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+        )
     if not _close(got, expected, atol):
         err = (got.double() - expected.double()).abs().max().item()
-        raise AssertionError(f"{where}: the {what} differs from the reference "
-                             f"(largest difference {err:.3g})")
+        raise AssertionError(
+            f"{where}: the {what} differs from the reference (largest difference {err:.3g})"
+        )
 
 
 def _passed(check: str, cases: int) -> None:
@@ -104,31 +116,50 @@ def check_masked_softmax(fn: Callable[..., Tensor]) -> None:
         arg = scores.clone()
         got = fn(arg, None if valid_lens is None else valid_lens.clone())
         if not torch.equal(arg, original):
-            raise AssertionError(f"{name}, case '{case}': your function modified its input X "
-                                 "(e.g. X[~mask] = -1e6 on a view); work on a copy or use "
-                                 "X.masked_fill(...), which returns a new tensor.")
+            raise AssertionError(
+                f"{name}, case '{case}': your function modified its input X "
+                "(e.g. X[~mask] = -1e6 on a view); work on a copy or use "
+                "X.masked_fill(...), which returns a new tensor."
+            )
         expected = masked_softmax(scores, valid_lens)
         keep = _reference_mask(scores, valid_lens)
         mistakes: list[Mistake] = [
-            ("softmax over the wrong axis (dim=1, the queries); use dim=-1, the keys.",
-             lambda s=scores, k=keep: _softmax_fill(s, k, -1e6, dim=1)),
-            ("the mask is ignored: padded keys still get weight.",
-             lambda s=scores: torch.softmax(s, dim=-1)),
-            ("off by one: position k should be kept when k < valid_len, not k <= valid_len.",
-             lambda s=scores, v=valid_lens: _softmax_fill(
-                 s, _reference_mask(s, v + 1 if v is not None and v.max() < s.shape[-1] else v),
-                 -1e6)),
-            ("a row with valid length 0 came out uniform (the -1e6 fill): with nothing to "
-             "attend to, every weight should be 0.",
-             lambda s=scores, k=keep: _softmax_fill(s, k, -1e6)),
+            (
+                "softmax over the wrong axis (dim=1, the queries); use dim=-1, the keys.",
+                lambda s=scores, k=keep: _softmax_fill(s, k, -1e6, dim=1),
+            ),
+            (
+                "the mask is ignored: padded keys still get weight.",
+                lambda s=scores: torch.softmax(s, dim=-1),
+            ),
+            (
+                "off by one: position k should be kept when k < valid_len, not k <= valid_len.",
+                lambda s=scores, v=valid_lens: _softmax_fill(
+                    s,
+                    _reference_mask(s, v + 1 if v is not None and v.max() < s.shape[-1] else v),
+                    -1e6,
+                ),
+            ),
+            (
+                "a row with valid length 0 came out uniform (the -1e6 fill): with nothing to "
+                "attend to, every weight should be 0.",
+                lambda s=scores, k=keep: _softmax_fill(s, k, -1e6),
+            ),
         ]
         _compare(name, case, got, expected, mistakes)
     _passed(name, len(cases))
 
 
 # ---------------------------------------------------------------- dot-product attention
-def _dot_attention(q: Tensor, k: Tensor, v: Tensor, valid_lens: Tensor | None,
-                   scale: float, dim: int = -1, use_mask: bool = True) -> Tensor:
+def _dot_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    valid_lens: Tensor | None,
+    scale: float,
+    dim: int = -1,
+    use_mask: bool = True,
+) -> Tensor:
     scores = q @ k.transpose(-2, -1) / scale
     keep = _reference_mask(scores, valid_lens if use_mask else None)
     return _softmax_fill(scores, keep, -1e6, dim=dim) @ v
@@ -144,8 +175,11 @@ def check_dot_product_attention(fn: Callable[..., Any]) -> None:
     """
     name = "check_dot_product_attention"
     g = torch.Generator().manual_seed(1)
-    q, k, v = torch.randn(2, 3, 4, generator=g), torch.randn(2, 5, 4, generator=g), \
-        torch.randn(2, 5, 6, generator=g)
+    q, k, v = (
+        torch.randn(2, 3, 4, generator=g),
+        torch.randn(2, 5, 4, generator=g),
+        torch.randn(2, 5, 6, generator=g),
+    )
     cases = [
         ("no valid_lens", None),
         ("1-D valid_lens [2, 5]", torch.tensor([2, 5])),
@@ -158,19 +192,26 @@ def check_dot_product_attention(fn: Callable[..., Any]) -> None:
         weights = masked_softmax(scores, valid_lens)
         expected = weights @ v
 
-        def variant(scale: float, dim: int = -1, use_mask: bool = True,
-                    vl: Tensor | None = valid_lens) -> Callable[[], Tensor]:
+        def variant(
+            scale: float, dim: int = -1, use_mask: bool = True, vl: Tensor | None = valid_lens
+        ) -> Callable[[], Tensor]:
             return lambda: _dot_attention(q, k, v, vl, scale, dim, use_mask)
 
         mistakes: list[Mistake] = [
             ("no scaling: divide the scores q.k by sqrt(d).", variant(1.0)),
             ("scaled by d instead of sqrt(d).", variant(float(d))),
-            ("scaled by sqrt of the value size; use the query/key size d = queries.shape[-1].",
-             variant(math.sqrt(v.shape[-1]))),
-            ("softmax over the wrong axis (the queries); use dim=-1, the keys.",
-             variant(math.sqrt(d), dim=1)),
-            ("valid_lens is ignored: padded keys still get weight.",
-             variant(math.sqrt(d), use_mask=False)),
+            (
+                "scaled by sqrt of the value size; use the query/key size d = queries.shape[-1].",
+                variant(math.sqrt(v.shape[-1])),
+            ),
+            (
+                "softmax over the wrong axis (the queries); use dim=-1, the keys.",
+                variant(math.sqrt(d), dim=1),
+            ),
+            (
+                "valid_lens is ignored: padded keys still get weight.",
+                variant(math.sqrt(d), use_mask=False),
+            ),
         ]
         _compare(name, case, got, expected, mistakes)
         if got_weights is not None:
@@ -179,16 +220,19 @@ def check_dot_product_attention(fn: Callable[..., Any]) -> None:
 
 
 # ---------------------------------------------------------------- heads
-def check_split_merge_heads(split_fn: Callable[[Tensor, int], Tensor],
-                            merge_fn: Callable[[Tensor], Tensor]) -> None:
+def check_split_merge_heads(
+    split_fn: Callable[[Tensor, int], Tensor], merge_fn: Callable[[Tensor], Tensor]
+) -> None:
     """Check ``split_fn(X, num_heads)`` (B, T, H*Dh) -> (B, H, T, Dh) and ``merge_fn`` back.
 
     Taught in chapters/05_multihead_attention.ipynb.
     """
     name = "check_split_merge_heads"
     g = torch.Generator().manual_seed(2)
-    cases = [("B=2, T=3, H=2, Dh=4", torch.randn(2, 3, 8, generator=g), 2),
-             ("B=1, T=4, H=3, Dh=2", torch.randn(1, 4, 6, generator=g), 3)]
+    cases = [
+        ("B=2, T=3, H=2, Dh=4", torch.randn(2, 3, 8, generator=g), 2),
+        ("B=1, T=4, H=3, Dh=2", torch.randn(1, 4, 6, generator=g), 3),
+    ]
     for case, X, H in cases:
         B, T, D = X.shape
         expected = split_heads(X, H)
@@ -197,26 +241,51 @@ def check_split_merge_heads(split_fn: Callable[[Tensor, int], Tensor],
             raise AssertionError(
                 f"{name}, case '{case}': got shape {tuple(got.shape)} = (B*H, T, Dh), as "
                 f"d2l's transpose_qkv; split_heads keeps the heads on their own axis: "
-                f"(B, H, T, Dh) = {tuple(expected.shape)}.")
-        _compare(name, case + " (split)", got, expected, [
-            ("reshape to (B, H, T, Dh) without a transpose mixes tokens into heads: "
-             "reshape to (B, T, H, Dh), then transpose(1, 2).",
-             lambda X=X, H=H: X.reshape(B, H, T, D // H)),
-            ("features are dealt to heads round-robin: head i should own the contiguous "
-             "slice [i*Dh, (i+1)*Dh) of the features.",
-             lambda X=X, H=H: X.reshape(B, T, D // H, H).permute(0, 3, 1, 2)),
-        ])
+                f"(B, H, T, Dh) = {tuple(expected.shape)}."
+            )
+        _compare(
+            name,
+            case + " (split)",
+            got,
+            expected,
+            [
+                (
+                    "reshape to (B, H, T, Dh) without a transpose mixes tokens into heads: "
+                    "reshape to (B, T, H, Dh), then transpose(1, 2).",
+                    lambda X=X, H=H, B=B, T=T, D=D: X.reshape(B, H, T, D // H),
+                ),
+                (
+                    "features are dealt to heads round-robin: head i should own the contiguous "
+                    "slice [i*Dh, (i+1)*Dh) of the features.",
+                    lambda X=X, H=H, B=B, T=T, D=D: X.reshape(B, T, D // H, H).permute(0, 3, 1, 2),
+                ),
+            ],
+        )
         got_merged = merge_fn(expected.clone())
-        _compare(name, case + " (merge)", got_merged, X, [
-            ("reshape of (B, H, T, Dh) straight to (B, T, H*Dh) without transposing back "
-             "first: transpose(1, 2), then reshape.",
-             lambda e=expected: e.reshape(B, T, D)),
-        ])
+        _compare(
+            name,
+            case + " (merge)",
+            got_merged,
+            X,
+            [
+                (
+                    "reshape of (B, H, T, Dh) straight to (B, T, H*Dh) without transposing back "
+                    "first: transpose(1, 2), then reshape.",
+                    lambda e=expected, B=B, T=T, D=D: e.reshape(B, T, D),
+                ),
+            ],
+        )
     _passed(name, 2 * len(cases))
 
 
-def _mha_reference(ref: MultiHeadAttention, q: Tensor, k: Tensor, v: Tensor,
-                   valid_lens: Tensor | None, bug: str | None = None) -> Tensor:
+def _mha_reference(
+    ref: MultiHeadAttention,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    valid_lens: Tensor | None,
+    bug: str | None = None,
+) -> Tensor:
     """The reference forward pass, or the same with one classic bug."""
     H = ref.num_heads
     D = H * ref.head_dim
@@ -233,8 +302,11 @@ def _mha_reference(ref: MultiHeadAttention, q: Tensor, k: Tensor, v: Tensor,
         weights = torch.softmax(scores, -1)
     else:
         B, Hh, Qn, K = scores.shape
-        per_row = valid_lens.repeat(H, *[1] * (valid_lens.ndim - 1)) if bug == "repeat" \
-            else valid_lens.repeat_interleave(H, dim=0)  # (B*H,) or (B*H, Q)
+        per_row = (
+            valid_lens.repeat(H, *[1] * (valid_lens.ndim - 1))
+            if bug == "repeat"
+            else valid_lens.repeat_interleave(H, dim=0)
+        )  # (B*H,) or (B*H, Q)
         flat = scores.reshape(B * Hh, Qn, K)
         keep = _reference_mask(flat, per_row)
         weights = _softmax_fill(flat, keep, -1e6).reshape(B, Hh, Qn, K)
@@ -260,8 +332,10 @@ def check_multihead_attention(cls: Callable[..., nn.Module]) -> None:
     layers = ("W_q", "W_k", "W_v", "W_o")
     missing = [a for a in layers if not isinstance(getattr(student, a, None), nn.Linear)]
     if missing:
-        raise AssertionError(f"{name}: expected nn.Linear attributes {', '.join(layers)}, "
-                             f"missing {', '.join(missing)}")
+        raise AssertionError(
+            f"{name}: expected nn.Linear attributes {', '.join(layers)}, "
+            f"missing {', '.join(missing)}"
+        )
     if any(isinstance(p, nn.parameter.UninitializedParameter) for p in student.parameters()):
         with torch.no_grad():  # materialise lazy layers (d2l uses nn.LazyLinear)
             student(q, kv, kv, None)
@@ -269,14 +343,19 @@ def check_multihead_attention(cls: Callable[..., nn.Module]) -> None:
         for attr in layers:
             mine, theirs = getattr(student, attr), getattr(ref, attr)
             if mine.weight.shape != theirs.weight.shape:
-                raise AssertionError(f"{name}: {attr}.weight has shape "
-                                     f"{tuple(mine.weight.shape)}, expected "
-                                     f"{tuple(theirs.weight.shape)}")
+                raise AssertionError(
+                    f"{name}: {attr}.weight has shape "
+                    f"{tuple(mine.weight.shape)}, expected "
+                    f"{tuple(theirs.weight.shape)}"
+                )
             mine.weight.copy_(theirs.weight)
             if mine.bias is not None:
                 mine.bias.zero_()
-    cases = [("no valid_lens", None), ("1-D valid_lens [2, 5]", torch.tensor([2, 5])),
-             ("2-D valid_lens", torch.tensor([[1, 2, 3], [5, 4, 2]]))]
+    cases = [
+        ("no valid_lens", None),
+        ("1-D valid_lens [2, 5]", torch.tensor([2, 5])),
+        ("2-D valid_lens", torch.tensor([[1, 2, 3], [5, 4, 2]])),
+    ]
     with torch.no_grad():
         for case, valid_lens in cases:
             got, _ = _split_result(student(q.clone(), kv.clone(), kv.clone(), valid_lens))
@@ -285,14 +364,29 @@ def check_multihead_attention(cls: Callable[..., nn.Module]) -> None:
             def bug(kind: str, vl: Tensor | None = valid_lens) -> Callable[[], Tensor]:
                 return lambda: _mha_reference(ref, q, kv, kv, vl, kind)
 
-            _compare(name, case, got, expected, [
-                ("valid lengths repeated with repeat() (whole batch, then again) instead of "
-                 "repeat_interleave() (each sequence once per head).", bug("repeat")),
-                ("scores scaled by sqrt(num_hiddens), the model width; scale by "
-                 "sqrt(num_hiddens / num_heads), the head width.", bug("model-width")),
-                ("heads mixed by a reshape without a transpose: reshape to (B, T, H, Dh), "
-                 "then transpose(1, 2).", bug("reshape")),
-            ])
+            _compare(
+                name,
+                case,
+                got,
+                expected,
+                [
+                    (
+                        "valid lengths repeated with repeat() (whole batch, then again) instead of "
+                        "repeat_interleave() (each sequence once per head).",
+                        bug("repeat"),
+                    ),
+                    (
+                        "scores scaled by sqrt(num_hiddens), the model width; scale by "
+                        "sqrt(num_hiddens / num_heads), the head width.",
+                        bug("model-width"),
+                    ),
+                    (
+                        "heads mixed by a reshape without a transpose: reshape to (B, T, H, Dh), "
+                        "then transpose(1, 2).",
+                        bug("reshape"),
+                    ),
+                ],
+            )
     _passed(name, len(cases))
 
 
@@ -317,24 +411,42 @@ def check_attention_entropy(fn: Callable[..., Tensor]) -> None:
     for case, w, dim in cases:
         got = fn(w.clone(), dim=dim)
         expected = attention_entropy(w, dim=dim)
-        _compare(name, case, got, expected, [
-            ("log base 2: use the natural log (torch.log), entropies in nats.",
-             lambda w=w, d=dim: attention_entropy(w, d) / math.log(2)),
-            ("log base 10: use the natural log (torch.log).",
-             lambda w=w, d=dim: attention_entropy(w, d) / math.log(10)),
-            ("the minus sign is missing: H = -sum p ln p is never negative.",
-             lambda w=w, d=dim: -attention_entropy(w, d)),
-            ("mean over the row instead of sum.",
-             lambda w=w, d=dim: attention_entropy(w, d) / w.shape[d]),
-            ("summed over the wrong axis.",
-             lambda w=w, d=dim: attention_entropy(w, 0 if d in (-1, w.ndim - 1) else -1)),
-        ])
+        _compare(
+            name,
+            case,
+            got,
+            expected,
+            [
+                (
+                    "log base 2: use the natural log (torch.log), entropies in nats.",
+                    lambda w=w, d=dim: attention_entropy(w, d) / math.log(2),
+                ),
+                (
+                    "log base 10: use the natural log (torch.log).",
+                    lambda w=w, d=dim: attention_entropy(w, d) / math.log(10),
+                ),
+                (
+                    "the minus sign is missing: H = -sum p ln p is never negative.",
+                    lambda w=w, d=dim: -attention_entropy(w, d),
+                ),
+                (
+                    "mean over the row instead of sum.",
+                    lambda w=w, d=dim: attention_entropy(w, d) / w.shape[d],
+                ),
+                (
+                    "summed over the wrong axis.",
+                    lambda w=w, d=dim: attention_entropy(w, 0 if d in (-1, w.ndim - 1) else -1),
+                ),
+            ],
+        )
     w = F.one_hot(torch.tensor([1, 0]), 3).float().requires_grad_(True)
     fn(w, dim=-1).sum().backward()
     if w.grad is None or not torch.isfinite(w.grad).all():
-        raise AssertionError(f"{name}, case 'gradient at zero weights': the gradient is not "
-                             f"finite ({w.grad}); p * log(p) at p = 0 gives 0 * -inf. Use "
-                             "torch.where(p > 0, p, 1) inside the log.")
+        raise AssertionError(
+            f"{name}, case 'gradient at zero weights': the gradient is not "
+            f"finite ({w.grad}); p * log(p) at p = 0 gives 0 * -inf. Use "
+            "torch.where(p > 0, p, 1) inside the log."
+        )
     _passed(name, len(cases) + 1)
 
 
@@ -356,22 +468,39 @@ def check_nadaraya_watson(fn: Callable[..., Any]) -> None:
         return (torch.softmax(scores, dim=dim) * values).sum(-1)
 
     for case, sigma in cases:
-        got, got_weights = _split_result(fn(queries.clone(), keys.clone(), values.clone(),
-                                            bandwidth=sigma))
+        got, got_weights = _split_result(
+            fn(queries.clone(), keys.clone(), values.clone(), bandwidth=sigma)
+        )
         expected, weights = nadaraya_watson(queries, keys, values, sigma)
         d = queries[:, None] - keys[None, :]  # (Q, N)
-        _compare(name, case, got, expected, [
-            ("softmax over the queries (dim=0); normalise each query's row over the keys.",
-             lambda d=d, s=sigma: gauss(-(d**2) / (2 * s**2), dim=0)),
-            ("the 1/2 is missing: the Gaussian kernel is exp(-(x - x_i)^2 / (2 sigma^2)).",
-             lambda d=d, s=sigma: gauss(-(d**2) / s**2)),
-            ("divided by sigma, not sigma squared.",
-             lambda d=d, s=sigma: gauss(-(d**2) / (2 * s))),
-            ("the sign is flipped: far points should get small weights, use -(x - x_i)^2.",
-             lambda d=d, s=sigma: gauss(d**2 / (2 * s**2))),
-            ("the kernel values are not normalised to sum to 1 over the keys.",
-             lambda d=d, s=sigma: (torch.exp(-(d**2) / (2 * s**2)) * values).sum(-1)),
-        ])
+        _compare(
+            name,
+            case,
+            got,
+            expected,
+            [
+                (
+                    "softmax over the queries (dim=0); normalise each query's row over the keys.",
+                    lambda d=d, s=sigma: gauss(-(d**2) / (2 * s**2), dim=0),
+                ),
+                (
+                    "the 1/2 is missing: the Gaussian kernel is exp(-(x - x_i)^2 / (2 sigma^2)).",
+                    lambda d=d, s=sigma: gauss(-(d**2) / s**2),
+                ),
+                (
+                    "divided by sigma, not sigma squared.",
+                    lambda d=d, s=sigma: gauss(-(d**2) / (2 * s)),
+                ),
+                (
+                    "the sign is flipped: far points should get small weights, use -(x - x_i)^2.",
+                    lambda d=d, s=sigma: gauss(d**2 / (2 * s**2)),
+                ),
+                (
+                    "the kernel values are not normalised to sum to 1 over the keys.",
+                    lambda d=d, s=sigma: (torch.exp(-(d**2) / (2 * s**2)) * values).sum(-1),
+                ),
+            ],
+        )
         if got_weights is not None:
             _compare(name, case, got_weights, weights, [], what="attention weights")
     _passed(name, len(cases))

@@ -15,8 +15,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._validation import require_choice, require_floating, require_ndim, require_positive
-from ._validation import require_tensor
+from ._validation import (
+    require_choice,
+    require_floating,
+    require_ndim,
+    require_positive,
+    require_tensor,
+)
 
 KERNELS: tuple[str, ...] = ("gaussian", "boxcar", "epanechnikov", "constant")
 
@@ -60,8 +65,11 @@ def kernel_weights(queries: Tensor, keys: Tensor, bandwidth: float | Tensor, ker
     empty = torch.isinf(logits).all(dim=-1, keepdim=True)  # (Q, 1): no key in the window
     if bool(empty.any()):
         nearest = -distance.abs()  # the nearest key has the largest logit
-        logits = torch.where(empty, torch.where(nearest == nearest.amax(-1, keepdim=True),
-                                                0.0, float("-inf")), logits)
+        logits = torch.where(
+            empty,
+            torch.where(nearest == nearest.amax(-1, keepdim=True), 0.0, float("-inf")),
+            logits,
+        )
     return torch.softmax(logits, dim=-1)  # (Q, N), rows sum to 1
 
 
@@ -138,7 +146,7 @@ class NWKernelRegression(nn.Module):
     @property
     def bandwidth(self) -> float:
         """The kernel width sigma = 1 / |w| this model currently uses."""
-        return 1.0 / abs(float(self.w))
+        return 1.0 / abs(self.w.item())
 
     def forward(self, queries: Tensor, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
         """Predict at ``queries``; returns ``(predictions (Q,), weights (Q, N))``.

@@ -86,21 +86,24 @@ def valid_lens_mask(X: Tensor, valid_lens: Tensor) -> Tensor:
     Taught in chapters/04_masked_softmax.ipynb.
     """
     require_tensor("valid_lens", valid_lens)
-    B, Q, K = X.shape[0], X.shape[-2] if X.ndim >= 2 else 1, X.shape[-1]
-    if valid_lens.ndim == 1:
-        keep = length_mask(valid_lens, K, batch_size=B)  # (B, K)
+    B, K = X.shape[0], X.shape[-1]
+    Q = X.shape[-2] if X.ndim >= 3 else None
+    if tuple(valid_lens.shape) == (B,):
+        keep = length_mask(valid_lens, K)  # (B, K)
         return keep.reshape((B,) + (1,) * (X.ndim - 2) + (K,))  # (B, 1, ..., 1, K)
-    if valid_lens.ndim == 2 and X.ndim >= 3 and tuple(valid_lens.shape) == (B, Q):
-        keep = length_mask(valid_lens, K, batch_size=B)  # (B, Q, K)
+    if Q is not None and tuple(valid_lens.shape) == (B, Q):
+        keep = length_mask(valid_lens, K)  # (B, Q, K)
         return keep.reshape((B,) + (1,) * (X.ndim - 3) + (Q, K))  # (B, 1, ..., Q, K)
-    expected = f"({B},) or ({B}, {Q})" if X.ndim >= 3 else f"({B},)"
+    expected = f"({B},) or ({B}, {Q})" if Q is not None else f"({B},)"
     raise ValueError(
         f"valid_lens: expected shape {expected} for scores of shape {tuple(X.shape)}, "
         f"got shape {tuple(valid_lens.shape)}"
     )
 
 
-def masked_softmax(X: Tensor, valid_lens: Tensor | None = None, *, mask: Tensor | None = None) -> Tensor:
+def masked_softmax(
+    X: Tensor, valid_lens: Tensor | None = None, *, mask: Tensor | None = None
+) -> Tensor:
     r"""Softmax over the last axis that gives masked positions exactly zero weight.
 
     .. math:: \alpha_{k} = \frac{m_k \exp(x_k)}{\sum_j m_j \exp(x_j)}, \quad m_k \in \{0, 1\}

@@ -39,9 +39,7 @@ def split_heads(X: Tensor, num_heads: int) -> Tensor:
     if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
         raise ValueError(f"num_heads: expected a positive int, got {num_heads!r}")
     if D % num_heads:
-        raise ValueError(
-            f"num_heads: expected a divisor of the feature size {D}, got {num_heads}"
-        )
+        raise ValueError(f"num_heads: expected a divisor of the feature size {D}, got {num_heads}")
     X = X.reshape(B, T, num_heads, D // num_heads)  # (B, T, H, Dh)
     return X.transpose(1, 2)  # (B, H, T, Dh): transpose, not reshape, keeps tokens apart
 
@@ -125,16 +123,22 @@ class MultiHeadAttention(nn.Module):
             switched-off head are still returned: they are what it would attend to.
         """
         check_qkv(queries, keys, values)
-        for name, x, layer in (("queries", queries, self.W_q), ("keys", keys, self.W_k),
-                               ("values", values, self.W_v)):
-            require_same_size(f"{name}.shape[-1]", x.shape[-1], f"the {name[:-1]} size of "
-                              f"this layer ({name[:-1]}_size)", layer.in_features)
+        for name, x, size, layer in (
+            ("queries", queries, "query_size", self.W_q),
+            ("keys", keys, "key_size", self.W_k),
+            ("values", values, "value_size", self.W_v),
+        ):
+            require_same_size(
+                f"{name}.shape[-1]", x.shape[-1], f"this layer's {size}", layer.in_features
+            )
         H, Dh = self.num_heads, self.head_dim
         q = split_heads(self.W_q(queries), H)  # (B, Q, D) -> (B, H, Q, Dh)
         k = split_heads(self.W_k(keys), H)  # (B, K, D) -> (B, H, K, Dh)
         v = split_heads(self.W_v(values), H)  # (B, K, D) -> (B, H, K, Dh)
         # a(q, k) = q . k / sqrt(Dh): the head width, not the model width
-        scores = q @ k.transpose(-2, -1) / math.sqrt(Dh)  # (B, H, Q, Dh) @ (B, H, Dh, K) -> (B, H, Q, K)
+        scores = (
+            q @ k.transpose(-2, -1) / math.sqrt(Dh)
+        )  # (B, H, Q, Dh) @ (B, H, Dh, K) -> (B, H, Q, K)
         # One mask broadcast over the head axis: no repeat_interleave needed.
         mask = None if valid_lens is None else valid_lens_mask(scores, valid_lens)  # (B, 1, Q|1, K)
         heads, weights = attend(scores, v, mask=mask, dropout=self.dropout)  # (B, H, Q, Dh)

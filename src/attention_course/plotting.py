@@ -15,7 +15,14 @@ from matplotlib.figure import Figure
 
 #: Okabe & Ito (2008) colour-blind-safe palette, for lines and markers.
 OKABE_ITO: tuple[str, ...] = (
-    "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
 )
 
 
@@ -65,8 +72,7 @@ def show_heatmaps(
     if titles is not None and len(titles) != cols:
         raise ValueError(f"titles: expected {cols} titles (one per column), got {len(titles)}")
     vmin, vmax = float(np.nanmin(data)), float(np.nanmax(data))
-    fig, axes = plt.subplots(rows, cols, figsize=figsize, sharex=True, sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize, sharex=True, sharey=True, squeeze=False)
     image = None
     for i in range(rows):
         for j in range(cols):

@@ -22,12 +22,19 @@ from .masking import masked_softmax
 
 
 def check_qkv(queries: Tensor, keys: Tensor, values: Tensor) -> None:
-    """Raise a clear error unless queries (..., Q, Dq), keys (..., K, Dk), values (..., K, Dv) fit."""
+    """Raise a clear error unless queries (..., Q, Dq), keys (..., K, Dk), values (..., K, Dv) fit.
+
+    Taught in chapters/03_scoring_functions.ipynb.
+    """
     for name, x in (("queries", queries), ("keys", keys), ("values", values)):
         require_tensor(name, x)
         require_ndim(name, x, tuple(range(2, 9)), "(B, T, D) or (B, ..., T, D)")
-    require_same_size("keys.shape[-2] (number of keys)", keys.shape[-2],
-                      "values.shape[-2] (number of values)", values.shape[-2])
+    require_same_size(
+        "keys.shape[-2] (number of keys)",
+        keys.shape[-2],
+        "values.shape[-2] (number of values)",
+        values.shape[-2],
+    )
 
 
 def attend(
@@ -105,8 +112,9 @@ class DotProductAttention(ScoredAttention):
 
     def score(self, queries: Tensor, keys: Tensor) -> Tensor:
         d = queries.shape[-1]
-        require_same_size("queries.shape[-1] (query size)", d, "keys.shape[-1] (key size)",
-                          keys.shape[-1])
+        require_same_size(
+            "queries.shape[-1] (query size)", d, "keys.shape[-1] (key size)", keys.shape[-1]
+        )
         # a(q, k) = q . k / sqrt(d)
         return queries @ keys.transpose(-2, -1) / math.sqrt(d)  # (B, Q, d) @ (B, d, K) -> (B, Q, K)
 
@@ -131,10 +139,12 @@ class AdditiveAttention(ScoredAttention):
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
 
     def score(self, queries: Tensor, keys: Tensor) -> Tensor:
-        require_same_size("queries.shape[-1] (query size)", queries.shape[-1],
-                          "query_size", self.W_q.in_features)
-        require_same_size("keys.shape[-1] (key size)", keys.shape[-1],
-                          "key_size", self.W_k.in_features)
+        require_same_size(
+            "queries.shape[-1] (query size)", queries.shape[-1], "query_size", self.W_q.in_features
+        )
+        require_same_size(
+            "keys.shape[-1] (key size)", keys.shape[-1], "key_size", self.W_k.in_features
+        )
         q, k = self.W_q(queries), self.W_k(keys)  # (B, Q, h), (B, K, h)
         # every query against every key by broadcasting: (B, Q, 1, h) + (B, 1, K, h)
         features = torch.tanh(q.unsqueeze(-2) + k.unsqueeze(-3))  # (B, Q, K, h)
@@ -155,9 +165,11 @@ class BilinearAttention(ScoredAttention):
         self.W = nn.Linear(key_size, query_size, bias=False)
 
     def score(self, queries: Tensor, keys: Tensor) -> Tensor:
-        require_same_size("queries.shape[-1] (query size)", queries.shape[-1],
-                          "query_size", self.W.out_features)
-        require_same_size("keys.shape[-1] (key size)", keys.shape[-1],
-                          "key_size", self.W.in_features)
+        require_same_size(
+            "queries.shape[-1] (query size)", queries.shape[-1], "query_size", self.W.out_features
+        )
+        require_same_size(
+            "keys.shape[-1] (key size)", keys.shape[-1], "key_size", self.W.in_features
+        )
         Wk = self.W(keys)  # (B, K, Dk) -> (B, K, Dq)
         return queries @ Wk.transpose(-2, -1)  # (B, Q, Dq) @ (B, Dq, K) -> (B, Q, K)

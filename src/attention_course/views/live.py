@@ -39,8 +39,12 @@ class View:
     Taught in chapters/02_nadaraya_watson.ipynb.
     """
 
-    def __init__(self, controls: dict[str, widgets.Widget], live: LiveFigure,
-                 extra: list[widgets.Widget] | None = None) -> None:
+    def __init__(
+        self,
+        controls: dict[str, widgets.Widget],
+        live: LiveFigure,
+        extra: list[widgets.Widget] | None = None,
+    ) -> None:
         self.controls = controls
         self.live = live
         self.state: dict[str, object] = {}
