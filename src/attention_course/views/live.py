@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import ipywidgets as widgets
-from IPython.display import clear_output, display
+from IPython.display import display
 from matplotlib.figure import Figure
 
 
@@ -12,21 +15,34 @@ class LiveFigure:
 
     The figure is made with ``matplotlib.figure.Figure`` (not pyplot), so Jupyter's
     inline backend does not show a second, stale copy, and closed views leak nothing.
-    Callbacks update the artists' data and call :meth:`redraw`.
+    Callbacks update the artists' data and call :meth:`redraw`, which renders a PNG and
+    makes it the ``Output`` widget's only output. Setting ``output.outputs`` (rather than
+    capturing ``display()`` with ``with output:``) works the same in JupyterLab, under
+    nbclient (``make execute``, which raises ``KeyError`` on captured output when widget
+    state is not stored) and under nbval, needs no kernel, and does not depend on the
+    matplotlib backend.
+
+    Args:
+        figsize: the figure size in inches.
+        dpi: the resolution of the PNG sent on each redraw (lower is faster).
 
     Taught in chapters/02_nadaraya_watson.ipynb.
     """
 
-    def __init__(self, figsize: tuple[float, float] = (8.0, 3.0), **subplot_kw: object) -> None:
+    def __init__(self, figsize: tuple[float, float] = (8.0, 3.0), dpi: int = 80) -> None:
         self.figure = Figure(figsize=figsize, layout="constrained")
         self.output = widgets.Output()
-        self._subplot_kw = subplot_kw
+        self.dpi = dpi
 
     def redraw(self) -> None:
-        """Show the current state of the figure in the output area."""
-        with self.output:
-            clear_output(wait=True)
-            display(self.figure)
+        """Render the figure to PNG and make it the ``Output`` widget's only output."""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=self.dpi)
+        data = {
+            "image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "text/plain": repr(self.figure),
+        }
+        self.output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
 
 
 class View:
