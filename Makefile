@@ -14,7 +14,8 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 NB ?= $(NOTEBOOKS)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help setup lab test lint unit notebooks-test execute clean-notebooks lock compat clean
+.PHONY: help setup lab test lint unit notebooks-test execute clean-notebooks lock compat clean \
+	book student test-browser bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,7 +41,7 @@ lint: setup ## ruff (with bugbear) over the package, tests, tools and notebooks
 	$(VENV)/bin/ruff format --check src tests tools
 
 unit: setup ## unit tests of the package, the checkers and the environment
-	$(PY) -m pytest tests -n 2
+	$(PY) -m pytest tests -n 2 --ignore=tests/browser
 
 notebooks-test: setup ## run every notebook in chapters/ under strict nbval (NB=... for some)
 	$(PY) -m pytest $(NBVAL) -n 2 --dist loadfile $(NB)
@@ -50,6 +51,18 @@ execute: setup ## re-execute notebooks in place and clean them (NB=chapters/02_*
 
 clean-notebooks: setup ## strip stray metadata and renumber execution counts
 	$(PY) tools/notebooks.py clean $(NOTEBOOKS)
+
+book: setup ## build the instructors' site into book/_build/html (offline, warnings are errors)
+	bash book/build.sh
+
+student: setup ## write the student edition (solutions removed) into build/student
+	$(PY) tools/student_edition.py build/student
+
+test-browser: setup ## JupyterLab sliders and the built site in headless Chromium (needs make book)
+	$(PY) -m pytest tests/browser -v
+
+bench: setup ## benchmarks: attention vs PyTorch and d2l, slider latency, notebook run times
+	$(PY) bench/run.py
 
 lock: ## regenerate requirements.txt from pyproject.toml
 	$(PY) -m uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
