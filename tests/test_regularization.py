@@ -90,3 +90,9 @@ def test_input_not_modified():
     attention_entropy(w)
     entropy_penalty(w, 0.1)
     assert torch.equal(w, before)
+
+
+def test_alpha_at_ln_k_computed_in_float32_is_accepted():
+    alpha = torch.log(torch.tensor(6.0)).item()  # 1.7917594909667969 > math.log(6)
+    assert alpha > math.log(6)
+    assert entropy_penalty(torch.full((2, 6), 1 / 6), alpha).item() < 1e-12

@@ -19,36 +19,84 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (module, original text, mutated text, the test file that must catch it)
 MUTANTS: list[tuple[str, str, str, str]] = [
-    ("masking.py", "return weights.masked_fill(~keep, 0.0).to(X.dtype)",
-     "return weights.to(X.dtype)", "test_masking.py"),
-    ("masking.py", "positions < valid_lens.unsqueeze(-1)", "positions <= valid_lens.unsqueeze(-1)",
-     "test_masking.py"),
+    (
+        "masking.py",
+        "return weights.masked_fill(~keep, 0.0).to(X.dtype)",
+        "return weights.to(X.dtype)",
+        "test_masking.py",
+    ),
+    (
+        "masking.py",
+        "positions < valid_lens.unsqueeze(-1)",
+        "positions <= valid_lens.unsqueeze(-1)",
+        "test_masking.py",
+    ),
     ("masking.py", "F.softmax(scores, dim=-1)", "F.softmax(scores, dim=1)", "test_masking.py"),
     ("masking.py", "valid_lens.min() < 0 or", "False and", "test_masking.py"),
     ("scoring.py", "/ math.sqrt(d)", "/ d", "test_scoring.py"),
-    ("scoring.py", "q.unsqueeze(-2) + k.unsqueeze(-3)", "q.unsqueeze(-2) - k.unsqueeze(-3)",
-     "test_scoring.py"),
-    ("scoring.py", "queries @ Wk.transpose(-2, -1)", "queries @ Wk.transpose(-2, -1) / 2",
-     "test_scoring.py"),
+    (
+        "scoring.py",
+        "q.unsqueeze(-2) + k.unsqueeze(-3)",
+        "q.unsqueeze(-2) - k.unsqueeze(-3)",
+        "test_scoring.py",
+    ),
+    (
+        "scoring.py",
+        "queries @ Wk.transpose(-2, -1)",
+        "queries @ Wk.transpose(-2, -1) / 2",
+        "test_scoring.py",
+    ),
     ("multihead.py", "/ math.sqrt(Dh)", "/ math.sqrt(H * Dh)", "test_multihead.py"),
-    ("multihead.py", "return X.transpose(1, 2)  #", "return X.reshape(B, num_heads, T, -1)  #",
-     "test_multihead.py"),
-    ("multihead.py", "heads = heads * head_mask", "heads = heads + 0 * head_mask",
-     "test_multihead.py"),
+    (
+        "multihead.py",
+        "return X.transpose(1, 2)  #",
+        "return X.reshape(B, num_heads, T, -1)  #",
+        "test_multihead.py",
+    ),
+    (
+        "multihead.py",
+        "heads = heads * head_mask",
+        "heads = heads + 0 * head_mask",
+        "test_multihead.py",
+    ),
     ("kernel_regression.py", "return -(u**2) / 2", "return -(u**2)", "test_kernel_regression.py"),
-    ("kernel_regression.py", "torch.softmax(logits, dim=-1)", "torch.softmax(logits, dim=0)",
-     "test_kernel_regression.py"),
-    ("kernel_regression.py", "u.abs() <= 1, torch.zeros_like(u)", "u.abs() < 0.5, torch.zeros_like(u)",
-     "test_kernel_regression.py"),
-    ("regularization.py", "torch.where(positive, weights, torch.ones_like(weights))", "weights",
-     "test_regularization.py"),
-    ("regularization.py", "-(weights * torch.log(safe))", "-(weights * torch.log2(safe))",
-     "test_regularization.py"),
-    ("regularization.py", "if not 0.0 <= alpha <= upper + 1e-12:", "if alpha < 0:",
-     "test_regularization.py"),
+    (
+        "kernel_regression.py",
+        "torch.softmax(logits, dim=-1)",
+        "torch.softmax(logits, dim=0)",
+        "test_kernel_regression.py",
+    ),
+    (
+        "kernel_regression.py",
+        "u.abs() <= 1, torch.zeros_like(u)",
+        "u.abs() < 0.5, torch.zeros_like(u)",
+        "test_kernel_regression.py",
+    ),
+    (
+        "regularization.py",
+        "torch.where(positive, weights, torch.ones_like(weights))",
+        "weights",
+        "test_regularization.py",
+    ),
+    (
+        "regularization.py",
+        "-(weights * torch.log(safe))",
+        "-(weights * torch.log2(safe))",
+        "test_regularization.py",
+    ),
+    (
+        "regularization.py",
+        "if not 0.0 <= alpha <= upper + 1e-6:",
+        "if alpha < 0:",
+        "test_regularization.py",
+    ),
     ("plotting.py", "fig.colorbar(image, ax=axes, shrink=0.6)", "pass", "test_plotting.py"),
-    ("checks.py", 'raise AssertionError(f"{where}: likely mistake: {message}")', "pass",
-     "test_checks.py"),
+    (
+        "checks.py",
+        'raise AssertionError(f"{where}: likely mistake: {message}")',
+        "pass",
+        "test_checks.py",
+    ),
 ]
 
 
@@ -63,8 +111,21 @@ def run(module: str, old: str, new: str, test: str, workdir: Path) -> bool:
         raise SystemExit(f"mutant no longer applies: {module}: {old!r}")
     path.write_text(text.replace(old, new, 1))
     env = {**os.environ, "PYTHONPATH": str(src)}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                             str(ROOT / "tests" / test)], env=env, capture_output=True, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-x",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "tests" / test),
+        ],
+        env=env,
+        capture_output=True,
+        cwd=ROOT,
+    )
     return result.returncode != 0
 
 
@@ -74,7 +135,9 @@ def main() -> int:
         for module, old, new, test in MUTANTS:
             caught = run(module, old, new, test, Path(tmp))
             survivors += not caught
-            print(f"{'caught  ' if caught else 'SURVIVED'} {module}: {old!r} -> {new!r}", flush=True)
+            print(
+                f"{'caught  ' if caught else 'SURVIVED'} {module}: {old!r} -> {new!r}", flush=True
+            )
     print(f"{len(MUTANTS) - survivors}/{len(MUTANTS)} mutants caught")
     return 1 if survivors else 0
 
