@@ -32,7 +32,8 @@ def test_accepts_numpy_and_grad_tensors_and_shares_the_colour_scale():
     w = torch.rand(1, 2, 3, 3, requires_grad=True)
     fig = show_heatmaps(w * 2, "k", "q", cmap="viridis")
     lo, hi = fig.axes[0].images[0].get_clim()
-    assert lo == pytest.approx(float((w * 2).min())) and hi == pytest.approx(float((w * 2).max()))
+    expected = (w * 2).detach()
+    assert lo == pytest.approx(expected.min().item()) and hi == pytest.approx(expected.max().item())
     assert fig.axes[0].images[0].get_cmap().name == "viridis"
 
 
