@@ -152,7 +152,14 @@ def masked_softmax(
         return F.softmax(X, dim=-1, dtype=compute_dtype).to(X.dtype)
     # Fill with the most negative finite number, not -inf: exp(min - max) is exactly 0
     # for a masked entry, and a fully masked row stays finite (uniform) instead of NaN.
-    scores = X.to(compute_dtype).masked_fill(~keep, torch.finfo(compute_dtype).min)
-    weights = F.softmax(scores, dim=-1)  # (B, ..., Q, K)
-    # Zero the masked entries: this turns fully masked rows from uniform into zeros.
-    return weights.masked_fill(~keep, 0.0).to(X.dtype)
+    lowest = torch.finfo(compute_dtype).min
+    scores = torch.where(keep, X.to(compute_dtype), lowest)  # one new tensor, one pass
+    # Autograd keeps the softmax output, so it needs a new tensor; without autograd the
+    # softmax runs in place (out=scores): no second large allocation.
+    out = None if torch.is_grad_enabled() and X.requires_grad else scores
+    weights = torch.softmax(scores, dim=-1, out=out)  # (B, ..., Q, K)
+    # A masked entry already has weight exactly 0 unless its row has nothing above
+    # `lowest` (fully masked, or kept scores all -inf or NaN): only then is a pass needed.
+    if X.numel() and not (bool(keep.any(dim=-1).all()) and bool(X.amin() > lowest)):
+        weights = torch.where(keep, weights, 0.0)  # fully masked rows: uniform -> zeros
+    return weights.to(X.dtype)

@@ -136,9 +136,9 @@ class MultiHeadAttention(nn.Module):
         k = split_heads(self.W_k(keys), H)  # (B, K, D) -> (B, H, K, Dh)
         v = split_heads(self.W_v(values), H)  # (B, K, D) -> (B, H, K, Dh)
         # a(q, k) = q . k / sqrt(Dh): the head width, not the model width
-        scores = (
-            q @ k.transpose(-2, -1) / math.sqrt(Dh)
-        )  # (B, H, Q, Dh) @ (B, H, Dh, K) -> (B, H, Q, K)
+        # (B, H, Q, Dh) @ (B, H, Dh, K) -> (B, H, Q, K), divided in place: the matmul's
+        # backward needs q and k, not its output, so no second (B, H, Q, K) tensor is made
+        scores = (q @ k.transpose(-2, -1)).div_(math.sqrt(Dh))
         # One mask broadcast over the head axis: no repeat_interleave needed.
         mask = None if valid_lens is None else valid_lens_mask(scores, valid_lens)  # (B, 1, Q|1, K)
         heads, weights = attend(scores, v, mask=mask, dropout=self.dropout)  # (B, H, Q, Dh)
