@@ -1,0 +1,76 @@
+"""The cost helpers against oracles: a fake clock, NumPy's polyfit, analytic byte counts."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attention_course.cost import (
+    loglog_slope,
+    median_seconds,
+    saved_bytes,
+    score_matrix_bytes,
+    time_call,
+)
+
+
+def test_time_call_with_a_fake_clock():
+    ticks = itertools.count()
+    calls = []
+    times = time_call(lambda: calls.append(1), repeats=3, warmup=2, clock=lambda: next(ticks))
+    assert times == [1, 1, 1]  # each timed call sees two consecutive ticks
+    assert len(calls) == 5  # 2 warm-up + 3 timed
+    with pytest.raises(ValueError, match="^repeats"):
+        time_call(lambda: None, repeats=0)
+    with pytest.raises(ValueError, match="^warmup"):
+        time_call(lambda: None, warmup=-1)
+    assert median_seconds(lambda: None, repeats=3) >= 0.0
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 0.5])
+def test_loglog_slope_matches_polyfit(power):
+    sizes = [16, 32, 64, 128, 256]
+    rng = np.random.default_rng(0)
+    values = [3.0 * s**power * float(np.exp(rng.normal(0, 0.05))) for s in sizes]
+    expected = np.polyfit(np.log(sizes), np.log(values), 1)[0]
+    assert loglog_slope(sizes, values) == pytest.approx(expected, rel=1e-12)
+    assert loglog_slope(sizes, [7.0 * s**power for s in sizes]) == pytest.approx(power)
+
+
+def test_loglog_slope_errors():
+    with pytest.raises(ValueError, match="^values"):
+        loglog_slope([1, 2], [1.0])
+    with pytest.raises(ValueError, match="^sizes"):
+        loglog_slope([4, 4], [1.0, 2.0])
+    with pytest.raises(ValueError, match="^values"):
+        loglog_slope([1, 2], [1.0, 0.0])
+
+
+def test_saved_bytes_counts_each_storage_once():
+    x = torch.randn(10, 20, requires_grad=True)
+    w = torch.randn(20, 30, requires_grad=True)
+    assert saved_bytes(lambda: x @ w) == (10 * 20 + 20 * 30) * 4  # both operands saved
+    assert saved_bytes(lambda: torch.exp(x)) == 10 * 20 * 4  # exp saves its output
+    with pytest.raises(ValueError, match="^fn"):
+        saved_bytes(lambda: x.detach() * 2)
+
+
+def test_naive_attention_saves_the_score_matrix_and_the_fused_kernel_does_not():
+    B, H, T, Dh = 1, 2, 64, 8
+    q, k, v = (torch.randn(B, H, T, Dh, requires_grad=True) for _ in range(3))
+
+    def naive():
+        return torch.softmax(q @ k.transpose(-2, -1) / Dh**0.5, dim=-1) @ v
+
+    matrix = score_matrix_bytes(B, H, T, T)
+    assert matrix == B * H * T * T * 4
+    assert saved_bytes(naive) == matrix + 3 * B * H * T * Dh * 4  # weights, q, k, v
+    assert saved_bytes(lambda: F.scaled_dot_product_attention(q, k, v)) < matrix
+
+
+def test_score_matrix_bytes_dtype_and_errors():
+    assert score_matrix_bytes(2, 3, 4, 5, torch.float16) == 2 * 3 * 4 * 5 * 2
+    with pytest.raises(ValueError, match="^keys"):
+        score_matrix_bytes(1, 1, 1, 0)
