@@ -36,9 +36,9 @@ lab: setup ## start JupyterLab on chapters/ (localhost, with a token)
 
 test: lint unit notebooks-test ## lint, unit tests, then every notebook under strict nbval
 
-lint: setup ## ruff (with bugbear) over the package, tests, tools and notebooks
-	$(VENV)/bin/ruff check src tests tools chapters
-	$(VENV)/bin/ruff format --check src tests tools
+lint: setup ## ruff (with bugbear) over the package, tests, tools, book, bench and notebooks
+	$(VENV)/bin/ruff check src tests tools chapters book bench
+	$(VENV)/bin/ruff format --check src tests tools book bench
 
 unit: setup ## unit tests of the package, the checkers and the environment
 	$(PY) -m pytest tests -n 2 --ignore=tests/browser
@@ -72,4 +72,4 @@ compat: ## install + unit tests + d2l import on each of Python 3.11, 3.12, 3.13 
 	bash tools/compat.sh
 
 clean: ## remove build outputs (keeps .venv)
-	rm -rf build .pytest_cache .ruff_cache .compat
+	rm -rf build book/_build book/node_modules .pytest_cache .ruff_cache .compat
