@@ -126,6 +126,11 @@ def test_bad_types():
         masked_softmax(torch.randn(2, 3), torch.tensor([True, False]))
 
 
+def test_mask_larger_than_scores_is_rejected_not_broadcast():
+    with pytest.raises(ValueError, match=r"mask: expected a shape broadcastable to X \(2, 1, 5\)"):
+        masked_softmax(torch.randn(2, 1, 5), mask=torch.ones(2, 3, 5, dtype=torch.bool))
+
+
 def test_sequence_mask_matches_d2l_and_returns_new_tensor(d2l):
     X = torch.randn(3, 4, 2)
     valid = torch.tensor([1, 4, 0])

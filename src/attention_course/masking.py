@@ -140,12 +140,14 @@ def masked_softmax(
         if mask.dtype != torch.bool:
             raise TypeError(f"mask: expected a bool tensor (True = attend), got dtype {mask.dtype}")
         try:
-            torch.broadcast_shapes(mask.shape, X.shape)
+            fits = torch.broadcast_shapes(mask.shape, X.shape) == X.shape
         except RuntimeError:
+            fits = False
+        if not fits:  # a larger mask would silently make the output larger than X
             raise ValueError(
                 f"mask: expected a shape broadcastable to X {tuple(X.shape)}, "
                 f"got {tuple(mask.shape)}"
-            ) from None
+            )
         keep = mask if keep is None else keep & mask
     compute_dtype = torch.float32 if X.dtype in _LOW_PRECISION else X.dtype
     if keep is None:
