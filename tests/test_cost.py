@@ -1,6 +1,7 @@
 """The cost helpers against oracles: a fake clock, NumPy's polyfit, analytic byte counts."""
 
 import itertools
+from functools import partial
 
 import numpy as np
 import pytest
@@ -8,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from attention_course.cost import (
+    Allocations,
     loglog_slope,
-    median_seconds,
+    measure_allocations,
     saved_bytes,
     score_matrix_bytes,
     time_call,
@@ -26,7 +28,6 @@ def test_time_call_with_a_fake_clock():
         time_call(lambda: None, repeats=0)
     with pytest.raises(ValueError, match="^warmup"):
         time_call(lambda: None, warmup=-1)
-    assert median_seconds(lambda: None, repeats=3) >= 0.0
 
 
 @pytest.mark.parametrize("power", [1.0, 2.0, 0.5])
@@ -74,3 +75,52 @@ def test_score_matrix_bytes_dtype_and_errors():
     assert score_matrix_bytes(2, 3, 4, 5, torch.float16) == 2 * 3 * 4 * 5 * 2
     with pytest.raises(ValueError, match="^keys"):
         score_matrix_bytes(1, 1, 1, 0)
+
+
+def test_measure_allocations_against_hand_counts():
+    x = torch.randn(10, 20)
+    w = torch.randn(20, 30)
+    n = 10 * 20 * 4
+    assert measure_allocations(lambda: x @ w) == Allocations(10 * 30 * 4, 10 * 30 * 4, 1)
+    # exp(x) is alive while exp(x) + 1 is made, then freed: peak two tensors, largest one
+    assert measure_allocations(lambda: torch.exp(x) + 1) == Allocations(2 * n, n, 2)
+    # (x * 2) is freed once summed: the peak is the product plus the 4-byte sum
+    assert measure_allocations(lambda: (x * 2).sum()) == Allocations(n + 4, n, 2)
+    # views of the inputs and in-place writes into them allocate nothing
+    assert measure_allocations(lambda: x.t()[2:5]) == Allocations(0, 0, 0)
+    y = x.clone()
+    assert measure_allocations(lambda: y.mul_(2)) == Allocations(0, 0, 0)
+    # a view of a new tensor keeps it alive: both chunks of cat still count
+    with torch.no_grad():
+        got = measure_allocations(lambda: torch.cat([x, x])[:1])
+    assert got == Allocations(2 * n, 2 * n, 1)
+
+    # a loop that frees each step's tensor peaks at two steps, however many steps run
+    def loop(steps):
+        acc = torch.zeros(10, 20)
+        for _ in range(steps):
+            acc = acc + x
+        return acc
+
+    assert measure_allocations(partial(loop, 3)).peak_bytes == 2 * n
+    assert measure_allocations(partial(loop, 30)).peak_bytes == 2 * n
+    assert measure_allocations(partial(loop, 30)).count == 31
+
+
+def test_measure_allocations_sees_the_naive_score_matrix():
+    B, H, T, Dh = 1, 2, 64, 8
+    q, k, v = (torch.randn(B, H, T, Dh) for _ in range(3))
+    matrix = score_matrix_bytes(B, H, T, T)
+
+    def naive():
+        return torch.softmax(q @ k.transpose(-2, -1) / Dh**0.5, dim=-1) @ v
+
+    with torch.no_grad():
+        got = measure_allocations(naive)
+        fused = measure_allocations(lambda: F.scaled_dot_product_attention(q, k, v))
+    assert got.largest_bytes == matrix
+    # two (B, H, T, T) tensors alive at once: scores and scaled scores, then scaled
+    # scores and weights; the scores are freed before the (B, H, T, Dh) output is made
+    assert got.peak_bytes == 2 * matrix
+    assert got.count == 4
+    assert fused.largest_bytes < matrix

@@ -2,7 +2,8 @@ r"""What attention costs: run time, the memory kept for backward, and growth rat
 
 Naive attention materialises the (T, T) score matrix of every head, so its time and
 memory grow as :math:`T^2`; a fused kernel (``F.scaled_dot_product_attention``) never
-stores it. These helpers measure both and fit the exponent on log-log axes.
+stores it. These helpers measure both (time, the memory kept for backward, the peak
+memory a call allocates) and fit the exponent on log-log axes.
 
 Shapes: B batch, H heads, Q queries, K keys, T tokens (Q = K = T), Dh head dim.
 """
@@ -12,10 +13,14 @@ from __future__ import annotations
 import math
 import statistics
 import time
+import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 
 def time_call(
@@ -51,14 +56,6 @@ def time_call(
         fn()
         times.append(clock() - start)
     return times
-
-
-def median_seconds(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
-    """The median of :func:`time_call`: one robust number for "how long does ``fn`` take".
-
-    Taught in chapters/07_cost_of_attention.ipynb.
-    """
-    return statistics.median(time_call(fn, repeats=repeats, warmup=warmup))
 
 
 def loglog_slope(sizes: Sequence[float], values: Sequence[float]) -> float:
@@ -140,3 +137,93 @@ def score_matrix_bytes(
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name}: expected a positive int, got {v!r}")
     return batch * heads * queries * keys * torch.empty((), dtype=dtype).element_size()
+
+
+@dataclass(frozen=True)
+class Allocations:
+    """What one call allocated: the peak of live bytes, the largest tensor, how many tensors.
+
+    Taught in chapters/11_memory_efficient_attention.ipynb.
+    """
+
+    peak_bytes: int
+    largest_bytes: int
+    count: int
+
+
+class _AllocationTracker(TorchDispatchMode):
+    """Sees every operator's output; counts new storages while a tensor still holds them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holders: dict[tuple[str, int], int] = {}  # storage -> tensors alive on it
+        self.sizes: dict[tuple[str, int], int] = {}
+        self.before: set[tuple[str, int]] = set()  # storages that existed before the call
+        self.live = self.peak = self.largest = self.count = 0
+
+    def _release(self, key: tuple[str, int]) -> None:
+        self.holders[key] -= 1
+        if self.holders[key] == 0:
+            del self.holders[key]
+            self.live -= self.sizes.pop(key)
+
+    @staticmethod
+    def _key(t: Tensor) -> tuple[str, int]:
+        return (str(t.device), t.untyped_storage().data_ptr())
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        kwargs = kwargs or {}
+        for t in tree_leaves((args, kwargs)):
+            if isinstance(t, Tensor) and self._key(t) not in self.holders:
+                self.before.add(self._key(t))  # an input made before the call, not ours
+        out = func(*args, **kwargs)
+        for t in tree_leaves(out):
+            if not isinstance(t, Tensor):
+                continue
+            storage = t.untyped_storage()
+            key = self._key(t)
+            if storage.nbytes() == 0 or key in self.before:  # a view of, or written into, an input
+                continue
+            if key not in self.holders:  # a storage this call made: an allocation
+                self.holders[key] = 0
+                self.sizes[key] = storage.nbytes()
+                self.live += storage.nbytes()
+                self.count += 1
+                self.peak = max(self.peak, self.live)
+                self.largest = max(self.largest, storage.nbytes())
+            self.holders[key] += 1
+            weakref.finalize(t, self._release, key)
+        return out
+
+
+def measure_allocations(fn: Callable[[], object]) -> Allocations:
+    """The tensor memory ``fn()`` allocates: its peak of live bytes and its largest tensor.
+
+    Works the same on CPU and GPU, and gives the same bytes on every run: it counts
+    allocations, it does not time anything. Every operator's output passes through a
+    ``TorchDispatchMode`` (an allocation hook below autograd, so ``a @ b`` shows up as
+    the ``bmm`` that allocates); a storage not seen before is a new allocation, alive
+    until the last tensor on it is freed (a ``weakref.finalize`` per tensor). The peak
+    is the largest sum of live new storages at any moment; the inputs and anything
+    allocated before the call are not counted, the output is. Scratch buffers that a
+    fused kernel allocates inside itself (not as an operator output) are not seen.
+
+    Unlike ``tracemalloc`` (which sees only Python's own allocations, not tensors) or
+    the process size (which the allocator and the OS blur), this is exact and works
+    without a GPU; on a GPU, ``torch.cuda.max_memory_allocated`` gives the same kind of
+    number. Run ``fn`` under ``torch.no_grad()``: tensors that autograd keeps for
+    backward are what :func:`saved_bytes` counts.
+
+    Args:
+        fn: the call to measure, with no arguments.
+
+    Returns:
+        ``Allocations(peak_bytes, largest_bytes, count)``.
+
+    Taught in chapters/11_memory_efficient_attention.ipynb.
+    """
+    tracker = _AllocationTracker()
+    with tracker:
+        out = fn()
+    del out  # the output counted as live at the peak; freeing it now changes nothing
+    return Allocations(tracker.peak, tracker.largest, tracker.count)
