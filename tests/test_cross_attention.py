@@ -105,13 +105,13 @@ def test_bad_inputs_name_the_argument(layer_and_inputs):
     layer, queries, key_values = layer_and_inputs
     with pytest.raises(ValueError, match="queries.shape"):
         layer(queries[..., :-1], key_values)
-    with pytest.raises(ValueError, match="key_values.shape"):
+    with pytest.raises(ValueError, match="keys.shape"):
         layer(queries, key_values[..., :-1])
-    with pytest.raises(ValueError, match="key_values.shape\\[0\\]"):
+    with pytest.raises(ValueError, match="keys.shape\\[0\\]"):
         layer(queries, key_values[:1])
     with pytest.raises(ValueError, match="queries"):
         layer(queries[0], key_values)
-    with pytest.raises(TypeError, match="key_values"):
+    with pytest.raises(TypeError, match="keys"):
         layer(queries, key_values.long())
     with pytest.raises(ValueError, match="head_dim"):
         CrossAttention(4, 4, 2, 0)

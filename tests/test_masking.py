@@ -143,3 +143,31 @@ def test_sequence_mask_matches_d2l_and_returns_new_tensor(d2l):
 
 def test_length_mask():
     assert length_mask(torch.tensor([0, 2]), 3).tolist() == [[False] * 3, [True, True, False]]
+
+
+# --- defects found in review (issue 9): each failed before its fix ----------------------
+
+
+def test_sequence_mask_rejects_2d_valid_len():
+    with pytest.raises(ValueError, match="valid_len: expected one length per sequence"):
+        sequence_mask(torch.ones(2, 3), torch.tensor([[1, 2], [2, 3]]))
+
+
+def test_masked_softmax_1d_x_with_valid_lens_is_rejected_not_enlarged():
+    with pytest.raises(ValueError, match="valid_lens"):
+        masked_softmax(torch.randn(4), torch.tensor([2, 2, 2, 2]))
+
+
+def test_plus_inf_kept_score_does_not_leak_nan_into_masked_entries():
+    X = torch.tensor([[[float("inf"), 1.0, 2.0]]])
+    w = masked_softmax(X, torch.tensor([2]))
+    assert w[0, 0, 2] == 0, "a masked entry must be exactly 0 even when its row is NaN"
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_kept_scores_at_finfo_min_still_sum_to_one(requires_grad):
+    low = torch.finfo(torch.float32).min
+    X = torch.full((1, 2, 4), low, requires_grad=requires_grad)
+    w = masked_softmax(X, torch.tensor([2]))
+    torch.testing.assert_close(w.sum(-1), torch.ones(1, 2))
+    assert torch.all(w[..., 2:] == 0)

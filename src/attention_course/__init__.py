@@ -5,12 +5,18 @@ public docstring ends with the notebook that teaches it.
 
 Shape legend used throughout:
     B batch, Q queries, K key-value pairs, T tokens, D features,
-    H heads, Dh head dim (D = H * Dh), N training points (Nadaraya-Watson).
+    H heads, Hkv key-value heads, Dh head dim (D = H * Dh), N training points
+    (Nadaraya-Watson).
+
+Masks everywhere: bool, True = attend; ``valid_lens``, ``mask`` and ``is_causal``
+combine with AND (see ``masking``).
 """
 
 from . import checks
+from .cross_attention import CrossAttention
 from .kernel_regression import KERNELS, NWKernelRegression, nadaraya_watson
-from .masking import masked_softmax, sequence_mask
+from .kv_cache import KVCache
+from .masking import causal_mask, masked_softmax, sequence_mask
 from .multihead import MultiHeadAttention, merge_heads, split_heads
 from .plotting import OKABE_ITO, show_heatmaps
 from .regularization import attention_entropy, entropy_penalty
@@ -21,10 +27,13 @@ __all__ = [
     "OKABE_ITO",
     "AdditiveAttention",
     "BilinearAttention",
+    "CrossAttention",
     "DotProductAttention",
+    "KVCache",
     "MultiHeadAttention",
     "NWKernelRegression",
     "attention_entropy",
+    "causal_mask",
     "checks",
     "entropy_penalty",
     "masked_softmax",

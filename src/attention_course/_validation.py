@@ -1,11 +1,14 @@
 """Argument checks shared by the public functions: one message format everywhere.
 
-Every error says which argument was wrong, what was expected and what was given.
+Every error says which argument was wrong, what was expected and what was given. The
+number checks accept what a student naturally passes: Python numbers, NumPy scalars and
+0-d tensors (``torch.tensor(4)``), and return a plain Python ``int`` or ``float``.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -38,13 +41,58 @@ def require_same_size(name_a: str, a: int, name_b: str, b: int) -> None:
         raise ValueError(f"{name_a} ({a}) must equal {name_b} ({b})")
 
 
-def require_positive(name: str, value: float) -> float:
-    """Return ``float(value)`` if it is finite and > 0, else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _scalar(value: object) -> object:
+    """A 0-d tensor as the Python number it holds; anything else unchanged."""
+    if isinstance(value, Tensor) and value.ndim == 0 and value.dtype != torch.bool:
+        return value.item()
+    return value
+
+
+def require_int(name: str, value: object, *, low: int | None = None) -> int:
+    """Return ``value`` as an ``int`` (Python, NumPy or 0-d tensor integer), at least ``low``.
+
+    ``True``/``False`` and floats such as ``2.0`` are refused with a ``ValueError``: a
+    size is a whole number.
+    """
+    value = _scalar(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        wanted = "a positive int" if low == 1 else "an int"
+        raise ValueError(f"{name}: expected {wanted}, got {type(value).__name__} {value!r}")
+    if low is not None and value < low:
+        wanted = "a positive int" if low == 1 else f"an int >= {low}"
+        raise ValueError(f"{name}: expected {wanted}, got {int(value)}")
+    return int(value)
+
+
+def require_positive_int(name: str, value: object) -> int:
+    """Return ``value`` as an ``int`` if it is a whole number >= 1, else raise naming it."""
+    return require_int(name, value, low=1)
+
+
+def require_number(name: str, value: object) -> float:
+    """Return ``value`` as a finite ``float`` (Python, NumPy or 0-d tensor), else raise."""
+    value = _scalar(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}: expected a finite number > 0, got {value}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
     return float(value)
+
+
+def require_positive(name: str, value: object) -> float:
+    """Return ``value`` as a ``float`` if it is finite and > 0, else raise naming it."""
+    number = require_number(name, value)
+    if number <= 0:
+        raise ValueError(f"{name}: expected a finite number > 0, got {number}")
+    return number
+
+
+def require_probability(name: str, value: object) -> float:
+    """Return ``value`` as a ``float`` in [0, 1) (a dropout rate), else raise naming it."""
+    number = require_number(name, value)
+    if not 0.0 <= number < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {number}")
+    return number
 
 
 def require_choice(name: str, value: str, choices: tuple[str, ...]) -> str:

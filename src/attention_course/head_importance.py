@@ -220,7 +220,7 @@ def prune_heads(layer: MultiHeadAttention, keep: Sequence[int]) -> MultiHeadAtte
     small = MultiHeadAttention(
         len(keep) * Dh,
         len(keep),
-        dropout=layer.dropout.p,
+        dropout=layer.attention.dropout.p,
         bias=bias,
         query_size=layer.W_q.in_features,
         key_size=layer.W_k.in_features,

@@ -1,4 +1,11 @@
-"""Masks for padded sequences and the masked softmax that attention is built on.
+r"""Masks for padded sequences and causal decoding, and the masked softmax attention is built on.
+
+One convention everywhere: a mask is a bool tensor, **True = attend**. Three ways to
+say what a query may see combine with logical AND:
+
+* ``valid_lens`` (d2l's): shape (B,) or (B, Q); key k is kept when ``k < valid_len``;
+* ``mask``: any bool tensor broadcastable to the scores (B, ..., Q, K);
+* ``is_causal``: query i (at position K - Q + i) sees keys 0..K - Q + i.
 
 Shapes: B batch, Q queries, K key-value pairs (the softmax runs over K).
 """
@@ -6,10 +13,15 @@ Shapes: B batch, Q queries, K key-value pairs (the softmax runs over K).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from ._validation import require_floating, require_ndim, require_tensor, require_whole_numbers
+from ._validation import (
+    require_floating,
+    require_int,
+    require_ndim,
+    require_tensor,
+    require_whole_numbers,
+)
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -36,20 +48,22 @@ def sequence_mask(X: Tensor, valid_len: Tensor, value: float = 0.0) -> Tensor:
     require_tensor("X", X)
     require_tensor("valid_len", valid_len)
     require_ndim("X", X, tuple(range(2, 9)), "(B, T, ...)")
-    keep = length_mask(valid_len, X.shape[1], batch_size=X.shape[0], name="valid_len")  # (B, T)
+    if tuple(valid_len.shape) != (X.shape[0],):
+        raise ValueError(
+            f"valid_len: expected one length per sequence, shape ({X.shape[0]},), "
+            f"got shape {tuple(valid_len.shape)}"
+        )
+    keep = length_mask(valid_len, X.shape[1], name="valid_len")  # (B, T)
     keep = keep.reshape(keep.shape + (1,) * (X.ndim - 2))  # (B, T, 1, ...)
     return X.masked_fill(~keep, value)
 
 
-def length_mask(
-    valid_lens: Tensor, num_keys: int, *, batch_size: int | None = None, name: str = "valid_lens"
-) -> Tensor:
+def length_mask(valid_lens: Tensor, num_keys: int, *, name: str = "valid_lens") -> Tensor:
     """Boolean mask from valid lengths: ``mask[..., k] = k < valid_lens[...]``.
 
     Args:
         valid_lens: lengths, any shape; whole numbers in [0, num_keys].
         num_keys: the length of the masked axis.
-        batch_size: when given, ``valid_lens.shape[0]`` must equal it.
         name: the argument name used in error messages.
 
     Returns:
@@ -62,11 +76,6 @@ def length_mask(
     """
     require_tensor(name, valid_lens)
     require_whole_numbers(name, valid_lens)
-    if batch_size is not None and (valid_lens.ndim == 0 or valid_lens.shape[0] != batch_size):
-        raise ValueError(
-            f"{name}: expected one length per batch element, shape ({batch_size},) or "
-            f"({batch_size}, Q), got shape {tuple(valid_lens.shape)}"
-        )
     if valid_lens.numel() and (valid_lens.min() < 0 or valid_lens.max() > num_keys):
         raise ValueError(
             f"{name}: expected lengths in [0, {num_keys}] (the number of keys), "
@@ -76,8 +85,36 @@ def length_mask(
     return positions < valid_lens.unsqueeze(-1)  # (..., K)
 
 
-def valid_lens_mask(X: Tensor, valid_lens: Tensor) -> Tensor:
-    """The boolean keep-mask for scores ``X`` (B, ..., Q, K) from d2l-style valid lengths.
+def causal_mask(
+    num_queries: int, num_keys: int, device: torch.device | str | None = None
+) -> Tensor:
+    r"""The causal keep-mask, aligned bottom-right: the queries are the *last* Q positions.
+
+    .. math:: m_{ik} = [\,k \le K - Q + i\,]
+
+    Query i sits at position K - Q + i and sees keys 0 .. K - Q + i, as in FlashAttention.
+    For Q == K this is the usual lower triangle; for one new query after K - 1 cached
+    keys (decoding with a KV cache) it keeps every key.
+
+    Returns:
+        A bool tensor (Q, K), True = attend.
+
+    Taught in chapters/04_masked_softmax.ipynb and chapters/10_causal_decoding_and_kv_cache.ipynb.
+    """
+    Q = require_int("num_queries", num_queries, low=0)
+    K = require_int("num_keys", num_keys, low=0)
+    if Q > K:
+        raise ValueError(
+            f"num_queries: expected at most num_keys ({K}) queries for a causal mask "
+            f"(the queries are the last positions), got {Q}"
+        )
+    rows = torch.arange(Q, device=device).unsqueeze(-1)  # (Q, 1)
+    cols = torch.arange(K, device=device)  # (K,)
+    return cols <= rows + (K - Q)  # (Q, K)
+
+
+def valid_lens_mask(shape: tuple[int, ...], valid_lens: Tensor) -> Tensor:
+    """The keep-mask for scores of ``shape`` (B, ..., Q, K) from d2l-style valid lengths.
 
     Shapes:
         valid_lens (B,)   -> (B, 1, ..., 1, K): one length per sequence, all queries
@@ -86,19 +123,63 @@ def valid_lens_mask(X: Tensor, valid_lens: Tensor) -> Tensor:
     Taught in chapters/04_masked_softmax.ipynb.
     """
     require_tensor("valid_lens", valid_lens)
-    B, K = X.shape[0], X.shape[-1]
-    Q = X.shape[-2] if X.ndim >= 3 else None
+    if len(shape) < 2:
+        raise ValueError(
+            f"valid_lens: needs scores with a batch axis, shape (B, ..., K), "
+            f"got scores of shape {tuple(shape)}"
+        )
+    B, K = shape[0], shape[-1]
+    Q = shape[-2] if len(shape) >= 3 else None
     if tuple(valid_lens.shape) == (B,):
         keep = length_mask(valid_lens, K)  # (B, K)
-        return keep.reshape((B,) + (1,) * (X.ndim - 2) + (K,))  # (B, 1, ..., 1, K)
+        return keep.reshape((B,) + (1,) * (len(shape) - 2) + (K,))  # (B, 1, ..., 1, K)
     if Q is not None and tuple(valid_lens.shape) == (B, Q):
         keep = length_mask(valid_lens, K)  # (B, Q, K)
-        return keep.reshape((B,) + (1,) * (X.ndim - 3) + (Q, K))  # (B, 1, ..., Q, K)
+        return keep.reshape((B,) + (1,) * (len(shape) - 3) + (Q, K))  # (B, 1, ..., Q, K)
     expected = f"({B},) or ({B}, {Q})" if Q is not None else f"({B},)"
     raise ValueError(
-        f"valid_lens: expected shape {expected} for scores of shape {tuple(X.shape)}, "
+        f"valid_lens: expected shape {expected} for scores of shape {tuple(shape)}, "
         f"got shape {tuple(valid_lens.shape)}"
     )
+
+
+def check_mask(mask: Tensor, shape: tuple[int, ...], target: str = "the scores") -> None:
+    """Raise unless ``mask`` is a bool tensor that broadcasts to ``shape`` without growing it."""
+    require_tensor("mask", mask)
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask: expected a bool tensor (True = attend), got dtype {mask.dtype}")
+    try:
+        fits = tuple(torch.broadcast_shapes(mask.shape, shape)) == tuple(shape)
+    except RuntimeError:
+        fits = False
+    if not fits:  # a larger mask would silently make the output larger than the scores
+        raise ValueError(
+            f"mask: expected a shape broadcastable to {target} {tuple(shape)}, "
+            f"got {tuple(mask.shape)}"
+        )
+
+
+def combine_masks(
+    shape: tuple[int, ...],
+    valid_lens: Tensor | None = None,
+    mask: Tensor | None = None,
+    is_causal: bool = False,
+    device: torch.device | None = None,
+) -> Tensor | None:
+    """One keep-mask for scores of ``shape`` (B, ..., Q, K): valid_lens AND mask AND causal.
+
+    Returns ``None`` when nothing is masked, else a bool tensor broadcastable to ``shape``.
+    ``mask`` is assumed already checked with :func:`check_mask`.
+
+    Taught in chapters/04_masked_softmax.ipynb.
+    """
+    keep = None if valid_lens is None else valid_lens_mask(shape, valid_lens)
+    if mask is not None:
+        keep = mask if keep is None else keep & mask
+    if is_causal:
+        causal = causal_mask(shape[-2], shape[-1], device=device)  # (Q, K)
+        keep = causal if keep is None else keep & causal
+    return keep
 
 
 def masked_softmax(
@@ -106,7 +187,8 @@ def masked_softmax(
 ) -> Tensor:
     r"""Softmax over the last axis that gives masked positions exactly zero weight.
 
-    .. math:: \alpha_{k} = \frac{m_k \exp(x_k)}{\sum_j m_j \exp(x_j)}, \quad m_k \in \{0, 1\}
+    .. math:: \alpha_{k} = \frac{m_k \exp(x_k - M)}{\sum_j m_j \exp(x_j - M)},
+        \quad m_k \in \{0, 1\}, \quad M = \max_{j: m_j = 1} x_j
 
     A row with nothing to attend to (valid length 0, or an all-False mask row) comes
     out all zeros: never NaN (as a ``-inf`` fill gives) and never uniform (as d2l's
@@ -132,36 +214,24 @@ def masked_softmax(
     require_floating("X", X)
     if X.ndim == 0:
         raise ValueError("X: expected at least one axis to take the softmax over, got a scalar")
-    keep: Tensor | None = None
-    if valid_lens is not None:
-        keep = valid_lens_mask(X, valid_lens)
     if mask is not None:
-        require_tensor("mask", mask)
-        if mask.dtype != torch.bool:
-            raise TypeError(f"mask: expected a bool tensor (True = attend), got dtype {mask.dtype}")
-        try:
-            fits = torch.broadcast_shapes(mask.shape, X.shape) == X.shape
-        except RuntimeError:
-            fits = False
-        if not fits:  # a larger mask would silently make the output larger than X
-            raise ValueError(
-                f"mask: expected a shape broadcastable to X {tuple(X.shape)}, "
-                f"got {tuple(mask.shape)}"
-            )
-        keep = mask if keep is None else keep & mask
+        check_mask(mask, tuple(X.shape), "X")
+    keep = combine_masks(tuple(X.shape), valid_lens, mask)
     compute_dtype = torch.float32 if X.dtype in _LOW_PRECISION else X.dtype
+    scores = X.to(compute_dtype)
     if keep is None:
-        return F.softmax(X, dim=-1, dtype=compute_dtype).to(X.dtype)
-    # Fill with the most negative finite number, not -inf: exp(min - max) is exactly 0
-    # for a masked entry, and a fully masked row stays finite (uniform) instead of NaN.
-    lowest = torch.finfo(compute_dtype).min
-    scores = torch.where(keep, X.to(compute_dtype), lowest)  # one new tensor, one pass
-    # Autograd keeps the softmax output, so it needs a new tensor; without autograd the
-    # softmax runs in place (out=scores): no second large allocation.
-    out = None if torch.is_grad_enabled() and X.requires_grad else scores
-    weights = torch.softmax(scores, dim=-1, out=out)  # (B, ..., Q, K)
-    # A masked entry already has weight exactly 0 unless its row has nothing above
-    # `lowest` (fully masked, or kept scores all -inf or NaN): only then is a pass needed.
-    if X.numel() and not (bool(keep.any(dim=-1).all()) and bool(X.amin() > lowest)):
-        weights = torch.where(keep, weights, 0.0)  # fully masked rows: uniform -> zeros
-    return weights.to(X.dtype)
+        return torch.softmax(scores, dim=-1).to(X.dtype)
+    # A masked score becomes -inf, so its weight exp(-inf - max) is exactly 0. `where`
+    # makes a new tensor: X itself is never written.
+    scores = torch.where(keep, scores, float("-inf"))  # (B, ..., Q, K)
+    if torch.is_grad_enabled() and X.requires_grad:
+        weights = torch.softmax(scores, dim=-1)  # a row with nothing kept: 0/0 = NaN
+        # Zero what is masked: a fully masked row becomes all zeros instead of NaN, and a
+        # +inf kept score (NaN in its row) cannot leak into the masked entries.
+        return torch.where(keep, weights, 0.0).to(X.dtype)
+    # Without autograd the same two steps reuse `scores`' memory (softmax and the zero
+    # fill in place): one large allocation instead of three. `make bench` needs it for
+    # "masked_softmax no slower than d2l's" (d2l writes into its input; the
+    # out-of-place path above measured 1.3-2x slower than d2l's).
+    torch.softmax(scores, dim=-1, out=scores)
+    return scores.masked_fill_(~keep, 0.0).to(X.dtype)
