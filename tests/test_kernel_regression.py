@@ -85,7 +85,13 @@ def test_learnable_model_equals_gaussian_with_bandwidth_one_over_w(data):
     expected, expected_w = nadaraya_watson(queries, x, y, bandwidth=0.5)
     torch.testing.assert_close(pred, expected)
     torch.testing.assert_close(weights, expected_w)
-    assert model.bandwidth == pytest.approx(0.5)
+
+
+def test_zero_w_is_plain_averaging_not_a_division_by_zero(data):
+    x, y, queries = data
+    pred, weights = NWKernelRegression(w_init=0.0)(queries, x, y)
+    torch.testing.assert_close(pred, y.mean().expand_as(pred))
+    assert torch.isfinite(weights).all()
 
 
 def test_learnable_width_gets_gradients_and_training_reduces_loss(data):

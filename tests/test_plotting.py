@@ -48,3 +48,12 @@ def test_errors():
         TypeError, match="matrices: expected a torch.Tensor or numpy.ndarray, got list"
     ):
         show_heatmaps([[[[1.0]]]], "k", "q")
+
+
+def test_last_line_of_a_cell_is_not_displayed_a_second_time():
+    from IPython.core.formatters import DisplayFormatter
+
+    fig = show_heatmaps(torch.eye(3)[None, None], "Keys", "Queries")
+    data, _ = DisplayFormatter().format(fig)
+    assert data == {}, "the inline backend shows the figure; its value must not show it again"
+    matplotlib.pyplot.close(fig)

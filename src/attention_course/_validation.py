@@ -69,12 +69,15 @@ def require_positive_int(name: str, value: object) -> int:
     return require_int(name, value, low=1)
 
 
-def require_number(name: str, value: object) -> float:
-    """Return ``value`` as a finite ``float`` (Python, NumPy or 0-d tensor), else raise."""
+def require_number(name: str, value: object, *, finite: bool = True) -> float:
+    """Return ``value`` as a ``float`` (Python, NumPy or 0-d tensor), else raise.
+
+    With ``finite=False`` NaN and infinities pass (the caller checks a range).
+    """
     value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    if finite and not math.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value}")
     return float(value)
 

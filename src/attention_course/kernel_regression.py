@@ -131,7 +131,7 @@ class NWKernelRegression(nn.Module):
     .. math:: f(x) = \sum_i \mathrm{softmax}_i\big(-((x - x_i)\, w)^2 / 2\big)\, y_i
 
     As in d2l, ``w`` multiplies the distance, so it is an inverse bandwidth:
-    ``bandwidth = 1 / |w|``.
+    sigma = 1 / |w| (and w = 0 is an infinitely wide kernel: plain averaging).
 
     Args:
         w_init: the starting value of ``w`` (d2l draws it uniformly from [0, 1)).
@@ -142,11 +142,6 @@ class NWKernelRegression(nn.Module):
     def __init__(self, w_init: float = 1.0) -> None:
         super().__init__()
         self.w = nn.Parameter(torch.tensor([float(w_init)]))
-
-    @property
-    def bandwidth(self) -> float:
-        """The kernel width sigma = 1 / |w| this model currently uses."""
-        return 1.0 / abs(self.w.item())
 
     def forward(self, queries: Tensor, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
         """Predict at ``queries``; returns ``(predictions (Q,), weights (Q, N))``.

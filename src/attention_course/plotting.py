@@ -26,6 +26,18 @@ OKABE_ITO: tuple[str, ...] = (
 )
 
 
+class HeatmapFigure(Figure):
+    """The Figure ``show_heatmaps`` returns: Jupyter shows it once, not twice.
+
+    With the inline backend every open figure is drawn when the cell ends; a Figure that
+    is also the cell's last value would be drawn a second time. ``_ipython_display_``
+    (IPython's display hook for an object) draws nothing for the value itself.
+    """
+
+    def _ipython_display_(self) -> None:
+        """Display nothing as a cell's value: the inline backend already shows the figure."""
+
+
 def to_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
     """A NumPy copy of a tensor (detached, on the CPU, float32) or an array."""
     if isinstance(x, torch.Tensor):
@@ -42,6 +54,7 @@ def show_heatmaps(
     titles: Sequence[str] | None = None,
     figsize: tuple[float, float] = (2.5, 2.5),
     cmap: str = "Reds",
+    colorbar_label: str = "attention weight",
 ) -> Figure:
     """Draw a grid of heatmaps with one shared colour bar (d2l's signature).
 
@@ -53,9 +66,11 @@ def show_heatmaps(
         titles: optional one title per column.
         figsize: the size of the whole figure in inches, as in d2l.
         cmap: a matplotlib colour map name.
+        colorbar_label: the label of the shared colour bar.
 
     Returns:
-        The matplotlib Figure (also shown by Jupyter's inline backend).
+        The matplotlib Figure, shown once by Jupyter's inline backend (also when
+        ``show_heatmaps(...)`` is the last line of a cell).
 
     Shapes:
         matrices (rows, cols, Q, K)
@@ -72,7 +87,15 @@ def show_heatmaps(
     if titles is not None and len(titles) != cols:
         raise ValueError(f"titles: expected {cols} titles (one per column), got {len(titles)}")
     vmin, vmax = float(np.nanmin(data)), float(np.nanmax(data))
-    fig, axes = plt.subplots(rows, cols, figsize=figsize, sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=figsize,
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        FigureClass=HeatmapFigure,
+    )
     image = None
     for i in range(rows):
         for j in range(cols):
@@ -84,5 +107,5 @@ def show_heatmaps(
                 ax.set_ylabel(ylabel)
             if titles is not None:
                 ax.set_title(titles[j])
-    fig.colorbar(image, ax=axes, shrink=0.6)
+    fig.colorbar(image, ax=axes, shrink=0.6, label=colorbar_label)
     return fig

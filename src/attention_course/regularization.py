@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._validation import require_floating, require_tensor
+from ._validation import require_floating, require_int, require_number, require_tensor
 
 
 def attention_entropy(weights: Tensor, dim: int = -1) -> Tensor:
@@ -68,14 +68,36 @@ def entropy_penalty(weights: Tensor, alpha: float) -> Tensor:
     Taught in chapters/06_entropy_regularization.ipynb.
     """
     require_tensor("weights", weights)
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float):
-        raise TypeError(f"alpha: expected a number, got {type(alpha).__name__}")
-    K = weights.shape[-1] if weights.ndim else 0
-    upper = math.log(K) if K > 0 else 0.0
-    # the small tolerance admits ln K computed in float32 (about 2e-8 above math.log)
-    if not 0.0 <= alpha <= upper + 1e-6:
+    if weights.ndim == 0:
+        raise ValueError("weights: expected at least one axis (the row of K keys), got a scalar")
+    alpha = require_target_entropy(alpha, weights.shape[-1])
+    return ((attention_entropy(weights) - alpha) ** 2).mean()
+
+
+def require_target_entropy(alpha: object, num_keys: int) -> float:
+    r"""Return ``alpha`` as a float if it is a possible row entropy over ``num_keys`` keys.
+
+    .. math:: 0 \le H \le \ln K
+
+    A small tolerance above ln K admits ln K computed in float32 (about 2e-8 above
+    ``math.log``). The one definition of alpha's range: the chapter's slider uses it too.
+
+    Taught in chapters/06_entropy_regularization.ipynb.
+    """
+    value = require_number("alpha", alpha, finite=False)
+    upper = max_entropy(num_keys)
+    if not 0.0 <= value <= upper + 1e-6:
         raise ValueError(
             f"alpha: expected a target entropy in [0, ln K] = [0, {upper:.4f}] "
-            f"for K = {K} keys, got {alpha}"
+            f"for K = {num_keys} keys, got {value}"
         )
-    return ((attention_entropy(weights) - alpha) ** 2).mean()
+    return value
+
+
+def max_entropy(num_keys: int) -> float:
+    r"""The largest row entropy over ``num_keys`` keys, :math:`\ln K` (a uniform row).
+
+    Taught in chapters/06_entropy_regularization.ipynb.
+    """
+    K = require_int("num_keys", num_keys, low=0)
+    return math.log(K) if K > 0 else 0.0

@@ -31,7 +31,8 @@ from .masking import check_mask, combine_masks, masked_softmax
 def check_qkv(queries: Tensor, keys: Tensor, values: Tensor) -> None:
     """Raise a clear error unless queries, keys and values fit together.
 
-    Queries (B, ..., Q, Dq), keys (B, ..., K, Dk), values (B, ..., K, Dv): the leading (batch) axes of the three must be equal, and keys and values must hold
+    Queries (B, ..., Q, Dq), keys (B, ..., K, Dk), values (B, ..., K, Dv): the leading
+    (batch) axes of the three must be equal, and keys and values must hold
     the same number of positions.
 
     Taught in chapters/03_scoring_functions.ipynb.
