@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The floor run and the Colab-style run (part of `make compat`), in one fresh venv:
+#
+# 1. Colab-style: a fresh venv holds every runtime dependency at its oldest declared
+#    version (`python tools/deps.py floor`: torch 2.6 with its torchvision, IPython 7.34
+#    and ipywidgets 7.7.1 as on Colab, ...) plus the test tools, but neither this package
+#    nor d2l: a runtime with a different torch already installed, as Colab's is. Every
+#    chapter's Colab cell then runs as it would on Colab (google.colab is imported at
+#    kernel start-up), with this repository's path in place of its URL, and every chapter
+#    is executed to the end. The cell must add exactly attention-course and d2l.
+# 2. Floor: in the same venv, the unit tests, then every chapter executed again as
+#    anywhere else (no Colab), from a folder with no requirements.txt beside it.
+#
+# Usage: bash tools/colab_check.sh [python3.11]   (default: the oldest supported Python)
+# The venv (.compat/floor) is deleted afterwards unless COMPAT_KEEP=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PYTHON=${1:-python3.11}
+VENV=${FLOOR_VENV:-.compat/floor}
+work=$(mktemp -d)
+cleanup() {
+  rm -rf "$work"
+  if [ "${COMPAT_KEEP:-0}" != 1 ]; then rm -rf "$VENV"; fi
+}
+trap cleanup EXIT
+step() { echo "=== colab_check: $*"; }
+
+step "fresh venv $VENV ($("$PYTHON" --version 2>&1)), the floor versions"
+rm -rf "$VENV"
+"$PYTHON" -m venv "$VENV"
+PY=$ROOT/$VENV/bin/python
+"$PY" -m pip install --quiet --upgrade pip
+# a copy of the working tree (tracked and unignored files): pip builds in its source
+# folder, and a build inside the repository would leave metadata beside src/
+mkdir "$work/repo"
+git ls-files -z --cached --others --exclude-standard \
+  | (cd "$ROOT" && xargs -0 -I{} sh -c '[ -e "{}" ] && cp --parents -P "{}" "$0"' "$work/repo")
+"$PY" "$ROOT/tools/deps.py" floor > "$work/floor.txt"
+start=$SECONDS
+# Colab's preinstalled set: the package's dependencies at the floor, not the package
+"$PY" -m pip install --quiet -c "$work/floor.txt" "$work/repo[test]"
+"$PY" -m pip uninstall --quiet --yes attention-course
+echo "installed in $((SECONDS - start)) s:" \
+  "$("$PY" -m pip list --format=freeze 2>/dev/null \
+     | grep -iE '^(torch|torchvision|numpy|matplotlib|ipywidgets|ipython|ipykernel|pandas|jupyterlab)==' \
+     | tr '\n' ' ')"
+"$PY" -m pip list --format=freeze > "$work/before.txt"
+
+step "Colab-style: every chapter's Colab cell as Colab runs it, then the chapter to the end"
+mkdir -p "$work/fake/google/colab" "$work/ipython/profile_default/startup" "$work/colab"
+echo '"""Stands in for Colab'"'"'s module: its presence in sys.modules marks Colab."""' \
+  > "$work/fake/google/colab/__init__.py"
+echo "import google.colab  # as a Colab kernel does at start-up" \
+  > "$work/ipython/profile_default/startup/00-colab.py"
+cp chapters/*.ipynb "$work/colab/"
+url=$("$PY" -c "import sys; sys.path.insert(0, 'tools'); from colab import repository_url; print(repository_url())")
+# the chapters as committed must carry the current cell (tests/test_colab.py too)
+"$PY" tools/colab.py --check "$work"/colab/*.ipynb
+for nb in "$work"/colab/*.ipynb; do
+  grep -q "git+$url" "$nb" || { echo "no Colab cell installing git+$url in $nb" >&2; exit 1; }
+  sed -i "s#git+$url#$work/repo#" "$nb"
+done
+start=$SECONDS
+PYTHONPATH="$work/fake" IPYTHONDIR="$work/ipython" JUPYTER_DATA_DIR="$work/jupyter" \
+  "$PY" tools/notebooks.py execute "$work"/colab/*.ipynb
+echo "Colab-style chapters ran in $((SECONDS - start)) s"
+"$PY" -m pip list --format=freeze > "$work/after.txt"
+added=$(diff "$work/before.txt" "$work/after.txt" | sed -n 's/^> //p' | sed 's/==.*//' | sort | tr '\n' ' ')
+changed=$(diff "$work/before.txt" "$work/after.txt" | sed -n 's/^< //p' | tr '\n' ' ')
+echo "the Colab cells added: $added"
+if [ "$added" != "attention-course d2l " ] || [ -n "$changed" ]; then
+  echo "the Colab cell must add exactly attention-course and d2l, and change nothing;" \
+    "added: $added; changed: $changed" >&2
+  exit 1
+fi
+
+step "floor: the unit tests"
+start=$SECONDS
+"$PY" -m pytest tests -q -n 2 -p no:cacheprovider --ignore=tests/browser
+echo "unit tests passed in $((SECONDS - start)) s"
+
+step "floor: every chapter, outside Colab, with no requirements.txt beside it"
+mkdir "$work/floor"
+cp chapters/*.ipynb "$work/floor/"
+start=$SECONDS
+JUPYTER_DATA_DIR="$work/jupyter" "$PY" tools/notebooks.py execute "$work"/floor/*.ipynb
+echo "floor chapters ran in $((SECONDS - start)) s"
+step "PASS (floor and Colab-style)"
