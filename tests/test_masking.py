@@ -66,6 +66,7 @@ def test_mask_broadcast_over_heads():
 def test_fully_masked_rows_have_finite_gradients():
     X = torch.randn(2, 3, 4, requires_grad=True)
     out = masked_softmax(X, torch.tensor([0, 2]))
+    assert torch.equal(out[0], torch.zeros(3, 4)), "with autograd too: zeros, never NaN"
     (out * torch.randn_like(out)).sum().backward()
     assert torch.isfinite(X.grad).all()
     assert torch.equal(X.grad[0], torch.zeros(3, 4))

@@ -19,10 +19,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (module, original text, mutated text, the test file that must catch it)
 MUTANTS: list[tuple[str, str, str, str]] = [
+    # masking: the masked softmax, the masks and how they combine
     (
         "masking.py",
-        "weights = torch.where(keep, weights, 0.0)",
-        "weights = weights",
+        "return torch.where(keep, weights, 0.0).to(X.dtype)",
+        "return weights.to(X.dtype)",
+        "test_masking.py",
+    ),
+    (
+        "masking.py",
+        "return scores.masked_fill_(~keep, 0.0).to(X.dtype)",
+        "return scores.to(X.dtype)",
         "test_masking.py",
     ),
     (
@@ -33,11 +40,24 @@ MUTANTS: list[tuple[str, str, str, str]] = [
     ),
     (
         "masking.py",
-        "torch.softmax(scores, dim=-1, out=out)",
-        "torch.softmax(scores, dim=1, out=out)",
+        "torch.softmax(scores, dim=-1, out=scores)",
+        "torch.softmax(scores, dim=1, out=scores)",
         "test_masking.py",
     ),
     ("masking.py", "valid_lens.min() < 0 or", "False and", "test_masking.py"),
+    (
+        "masking.py",
+        "return cols <= rows + (K - Q)",
+        "return cols <= rows",
+        "test_attention_core.py",
+    ),
+    (
+        "masking.py",
+        "keep = mask if keep is None else keep & mask",
+        "keep = mask if keep is None else keep | mask",
+        "test_attention_core.py",
+    ),
+    # scoring: the scores, the shared forward, the fused path
     ("scoring.py", "/ math.sqrt(d)", "/ d", "test_scoring.py"),
     (
         "scoring.py",
@@ -52,14 +72,17 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "test_scoring.py",
     ),
     (
-        "multihead.py",
-        ".div_(math.sqrt(Dh))",
-        ".div_(math.sqrt(H * Dh))",
-        "test_multihead.py",
+        "scoring.py",
+        "dropped = weights if dropout is None else dropout(weights)",
+        "dropped = weights",
+        "test_attention_core.py",
     ),
+    ("scoring.py", "attn_mask=keep | ~has_key", "attn_mask=keep", "test_attention_core.py"),
+    ("scoring.py", "return out.masked_fill(~has_key, 0.0)", "return out", "test_attention_core.py"),
+    # multihead: heads, grouped key-value heads, masks shared over heads
     (
         "multihead.py",
-        "return X.transpose(1, 2)  #",
+        "return X.transpose(1, 2)  # (B, H, T, Dh): transpose",
         "return X.reshape(B, num_heads, T, -1)  #",
         "test_multihead.py",
     ),
@@ -68,6 +91,32 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "heads = heads * head_mask",
         "heads = heads + 0 * head_mask",
         "test_multihead.py",
+    ),
+    (
+        "multihead.py",
+        "k = k.repeat_interleave(H // Hkv, dim=1)",
+        "k = k.repeat(1, H // Hkv, 1, 1)",
+        "test_attention_core.py",
+    ),
+    (
+        "multihead.py",
+        "mask = mask.unsqueeze(1)",
+        "mask = mask.unsqueeze(-1)",
+        "test_attention_core.py",
+    ),
+    # the KV cache and the cross-attention layer built on the multi-head one
+    (
+        "kv_cache.py",
+        "self.values = torch.cat([self.values, values], dim=-2)",
+        "self.values = torch.cat([values, self.values], dim=-2)",
+        "test_attention_core.py",
+    ),
+    ("kv_cache.py", "t.numel() * t.element_size()", "t.numel()", "test_attention_core.py"),
+    (
+        "cross_attention.py",
+        "return self.norm(queries + attended), weights",
+        "return self.norm(attended), weights",
+        "test_cross_attention.py",
     ),
     ("kernel_regression.py", "return -(u**2) / 2", "return -(u**2)", "test_kernel_regression.py"),
     (
@@ -96,11 +145,17 @@ MUTANTS: list[tuple[str, str, str, str]] = [
     ),
     (
         "regularization.py",
-        "if not 0.0 <= alpha <= upper + 1e-6:",
-        "if alpha < 0:",
+        "if not 0.0 <= value <= upper + 1e-6:",
+        "if value < 0:",
         "test_regularization.py",
     ),
-    ("plotting.py", "fig.colorbar(image, ax=axes, shrink=0.6)", "pass", "test_plotting.py"),
+    (
+        "plotting.py",
+        "fig.colorbar(image, ax=axes, shrink=0.6, label=colorbar_label)",
+        "pass",
+        "test_plotting.py",
+    ),
+    ("plotting.py", "FigureClass=HeatmapFigure,", "", "test_plotting.py"),
     (
         "checks.py",
         'raise AssertionError(f"{where}: likely mistake: {message}")',
