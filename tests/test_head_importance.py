@@ -201,3 +201,22 @@ def test_errors_name_the_argument(call, error, name):
     layer = MultiHeadAttention(12, 3)
     with pytest.raises(error, match=f"^{name}"):
         call(layer)
+
+
+def test_float64_models_are_scored_in_float64(setup):
+    """A float64 model gets float64 head masks, so its scores do not round to float32."""
+    model, tokens, labels = setup
+    model = model.double()
+    got = gradient_importance(model, tokens, labels, H)
+    assert got.dtype == torch.float64
+    per_sequence = []
+    for n in range(tokens.shape[0]):
+        xi = torch.ones(H, dtype=torch.float64, requires_grad=True)
+        logits, _ = model(tokens[n : n + 1], head_mask=xi)
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits[0], labels[n]), xi)
+        per_sequence.append(grad)
+    torch.testing.assert_close(got, torch.stack(per_sequence).abs().mean(0), rtol=1e-10, atol=1e-14)
+    rises, _ = ablation_importance(model, tokens, labels, H)
+    assert rises.dtype == torch.float32  # a tensor of Python floats, as for float32 models
+    curve = pruning_curve(model, tokens, labels, [0, 1, 2])
+    assert curve[-1].item() == pytest.approx(oracle_accuracy(model, tokens, labels, []))

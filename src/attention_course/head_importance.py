@@ -85,6 +85,13 @@ def _check_data(tokens: Tensor, labels: Tensor) -> None:
         )
 
 
+def _ones(model: Model, num_heads: int) -> Tensor:
+    """An all-ones head mask in the model's floating dtype (float64 models stay float64)."""
+    params = model.parameters() if isinstance(model, nn.Module) else ()
+    dtype = next((p.dtype for p in params if p.is_floating_point()), torch.get_default_dtype())
+    return torch.ones(num_heads, dtype=dtype)
+
+
 def _head_mask(num_heads: int, off: Sequence[int], like: Tensor) -> Tensor:
     mask = torch.ones(num_heads, dtype=like.dtype, device=like.device)
     mask[list(off)] = 0.0
@@ -120,7 +127,7 @@ def ablation_importance(
     Taught in chapters/05_multihead_attention.ipynb.
     """
     _require_int("num_heads", num_heads, 1)
-    ones = torch.ones(num_heads)
+    ones = _ones(model, num_heads)
     base_loss, base_acc = loss_and_accuracy(model, tokens, labels, ones)
     rises, drops = [], []
     for h in range(num_heads):
@@ -150,7 +157,7 @@ def gradient_importance(model: Model, tokens: Tensor, labels: Tensor, num_heads:
         logits, _ = model(x[None], head_mask=xi)  # (1, T, V)
         return F.cross_entropy(logits[0], y)
 
-    xi = torch.ones(num_heads)
+    xi = _ones(model, num_heads)
     per_sequence = torch.func.vmap(torch.func.grad(sequence_loss), in_dims=(None, 0, 0))(
         xi, tokens, labels
     )  # (N, H)
@@ -167,7 +174,7 @@ def pruning_curve(model: Model, tokens: Tensor, labels: Tensor, order: Sequence[
     Taught in chapters/05_multihead_attention.ipynb.
     """
     order = _require_heads("order", order, len(order))
-    ones = torch.ones(len(order))
+    ones = _ones(model, len(order))
     return torch.tensor(
         [
             loss_and_accuracy(model, tokens, labels, _head_mask(len(order), order[:k], ones))[1]
@@ -186,7 +193,7 @@ def pruned_accuracy_table(
     Taught in chapters/05_multihead_attention.ipynb.
     """
     _require_int("num_heads", num_heads, 1)
-    ones = torch.ones(num_heads)
+    ones = _ones(model, num_heads)
     table = {}
     for k in range(num_heads + 1):
         for off in itertools.combinations(range(num_heads), k):
