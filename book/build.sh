@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build the course site into book/_build/html (`make book`), offline, warnings as errors.
 #
-# 1. MathJax, require.js and the widget manager from the npm registry (book/package.json +
-#    package-lock.json, `npm ci`), copied into the site: no page loads anything from a CDN.
+# 1. MathJax from the npm registry (book/package.json + package-lock.json, `npm ci`); the
+#    site ships only the files its pages load: the combined TeX/CHTML component, its
+#    woff-v2 fonts and the TeX extensions it loads on demand. No page loads from a CDN.
 # 2. A build copy of the repository (book/site_copy.py): exercises as exercise boxes,
-#    solutions as collapsed dropdowns, live widget outputs dropped (static twins stay).
+#    solutions as collapsed dropdowns, live widget outputs replaced by static twins drawn
+#    now from the view modules (a minute or so: some train a small model).
 # 3. Jupyter Book 1 on the copy, with the committed outputs (no execution), -W -n.
+# 4. Files no page loads are removed; the site must stay under 15 MB.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,12 +34,11 @@ fi
 
 # 2. the build copy
 "$PY" book/site_copy.py "$SRC"
-VENDOR="$SRC/site-assets/vendor"
-mkdir -p "$VENDOR/mathjax" "$VENDOR/requirejs" "$VENDOR/html-manager"
-cp -r book/node_modules/mathjax/es5 "$VENDOR/mathjax/"
-cp book/node_modules/requirejs/require.js "$VENDOR/requirejs/"
-cp book/node_modules/@jupyter-widgets/html-manager/dist/*-amd.js \
-   book/node_modules/@jupyter-widgets/html-manager/dist/*.{woff,woff2,ttf,eot,svg} "$VENDOR/html-manager/"
+MATHJAX="$SRC/site-assets/vendor/mathjax/es5"
+mkdir -p "$MATHJAX/output/chtml/fonts" "$MATHJAX/input/tex"
+cp book/node_modules/mathjax/es5/tex-mml-chtml.js "$MATHJAX/"
+cp -r book/node_modules/mathjax/es5/output/chtml/fonts/woff-v2 "$MATHJAX/output/chtml/fonts/"
+cp -r book/node_modules/mathjax/es5/input/tex/extensions "$MATHJAX/input/tex/"
 
 # 3. the site
 rm -rf "$ROOT/book/_build"
@@ -44,7 +46,18 @@ rm -rf "$ROOT/book/_build"
   --config "$SRC/book/_config.yml" --toc "$SRC/book/_toc.yml" \
   --path-output "$ROOT/book" --builder html -W -n --keep-going
 
+# 4. ship only what the pages load: no source maps (read by developer tools only), no theme
+#    translations (the site is English), web fonts as woff2 only (what browsers take)
+find "$SITE" -name '*.map' -delete
+rm -rf "$SITE/_static/locales"
+find "$SITE/_static" -name '*.ttf' -delete
+
 for page in index.html chapters/02_nadaraya_watson.html vendor/mathjax/es5/tex-mml-chtml.js; do
   [ -f "$SITE/$page" ] || { echo "missing from the site: $page" >&2; exit 1; }
 done
-echo "site built in $((SECONDS - start)) s: $SITE"
+size_kb=$(du -sk "$SITE" | cut -f1)
+if [ "$size_kb" -ge $((15 * 1024)) ]; then
+  echo "the site is $((size_kb / 1024)) MB, over the 15 MB budget: du -sh $SITE/* shows where" >&2
+  exit 1
+fi
+echo "site built in $((SECONDS - start)) s, $((size_kb / 1024)) MB: $SITE"

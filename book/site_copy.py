@@ -9,21 +9,33 @@ with them the Binder links, are ``chapters/NN_name``. On the copied notebooks on
   and a sphinx-exercise ``{exercise}`` box with the task, labelled ``ex-<notebook>-N``;
 * each run of cells tagged ``solution`` is wrapped in ``{solution-start}`` /
   ``{solution-end}`` cells for that exercise, shown as a collapsed dropdown;
-* live ipywidgets outputs are dropped: without a kernel they cannot draw, and the cell
-  after each live view shows its static twin (``attention_course.views.static``).
+* live ipywidgets outputs and the notebook's widget state are dropped: without a kernel
+  they cannot draw, and the page loads no widget code;
+* each code cell tagged ``live-view`` gets, as its output, the view's static twin:
+  frames drawn now from ``static_twin_frames()`` of the module that its cell metadata
+  ``"view"`` names (``attention_course.views.<view>``), written under
+  ``site-assets/twins/``, behind a labelled range control. Twin cells that a notebook
+  still stores (``static_twin(...)``) are dropped;
+* ``# noqa`` comments (for the linter, not the reader) are removed from code.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from nbtags import EXERCISE as EXERCISE_TAG  # noqa: E402
+from nbtags import SOLUTION, has_tag, view_module  # noqa: E402
+
 BOOK_FILES = (
     "_config.yml",
     "_toc.yml",
@@ -31,14 +43,19 @@ BOOK_FILES = (
     "instructors.md",
     "references.bib",
     "mathjax_everywhere.py",
+    "_static/course.css",
 )
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 EXERCISE = re.compile(r"### Exercise (\d+): (.+)")
+#: a stored twin cell: it calls ``static_twin(`` (the site draws its own)
+STORED_TWIN = re.compile(r"^[^#\n]*\bstatic_twin\(", re.MULTILINE)
+#: a linter directive comment (no-qa) and what follows it on the line
+NOQA = re.compile(r"[ \t]*# noqa\b.*$", re.MULTILINE)
+#: the folder of the build copy, and of the site, that holds the twins' frames
+TWINS = "twins"
 
-
-def tags(cell: nbformat.NotebookNode) -> list[str]:
-    """The cell's tags (an empty list when it has none)."""
-    return list(cell.metadata.get("tags", []))
+#: builds the twin of a view module: (module name, cell id) -> HTML of the twin
+TwinMaker = Callable[[str, str], str]
 
 
 def fence(body: str) -> str:
@@ -71,22 +88,28 @@ def marker(text: str, cell_id: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(text, id=cell_id)
 
 
-def site_notebook(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
+def site_notebook(
+    nb: nbformat.NotebookNode, stem: str, twin: TwinMaker | None = None
+) -> nbformat.NotebookNode:
     """The copy of ``nb`` that the site renders (``nb`` itself is left unchanged).
 
     Args:
         nb: a course notebook.
         stem: its file name without ``.ipynb``, the prefix of the exercise labels.
+        twin: makes the HTML of a view's static twin (see :func:`twin_maker`); None
+            leaves live-view cells without one.
     """
     cells: list[nbformat.NotebookNode] = []
     label: str | None = None
     in_solution = False
     for cell in nb.cells:
-        is_solution = "solution" in tags(cell)
+        if cell.cell_type == "code" and STORED_TWIN.search(cell.source):
+            continue
+        is_solution = has_tag(cell, SOLUTION)
         if in_solution and not is_solution:
             cells.append(marker("```{solution-end}\n```", f"{label}-end"))
             in_solution = False
-        if cell.cell_type == "markdown" and "exercise" in tags(cell):
+        if cell.cell_type == "markdown" and has_tag(cell, EXERCISE_TAG):
             found = EXERCISE.match(cell.source)
             if found:
                 label = f"ex-{stem}-{found.group(1)}"
@@ -101,17 +124,58 @@ def site_notebook(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode
             in_solution = True
         cell = copy.deepcopy(cell)
         if cell.cell_type == "code":
+            cell.source = NOQA.sub("", cell.source)
             cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
+            module = view_module(cell)
+            if module is not None and twin is not None:
+                html = twin(module, f"twin-{stem}-{len(cells)}")
+                cell.outputs.append(
+                    nbformat.v4.new_output("display_data", data={"text/html": html})
+                )
         cells.append(cell)
     if in_solution:
         cells.append(marker("```{solution-end}\n```", f"{label}-end"))
     new = copy.deepcopy(nb)
     new.cells = cells
+    new.metadata.pop("widgets", None)  # no widget state: the page loads no widget code
     return new
 
 
-def write_copy(destination: Path, root: Path = ROOT) -> list[Path]:
+def twin_maker(destination: Path) -> TwinMaker:
+    """A :data:`TwinMaker` that draws each view module's frames once, writes them into
+    ``destination/site-assets/twins/`` and returns the twin's HTML (frames addressed from
+    a page in ``chapters/``)."""
+    from attention_course.views.static import build_twin, twin_html
+
+    folder = destination / "site-assets" / TWINS
+    built: dict[str, list[str]] = {}
+    twins: dict[str, object] = {}
+
+    def make(module: str, element_id: str) -> str:
+        if module not in twins:
+            twin = build_twin(importlib.import_module(f"attention_course.views.{module}"))
+            folder.mkdir(parents=True, exist_ok=True)
+            urls = []
+            for k, png in enumerate(twin.frames):
+                (folder / f"{module}-{k:02d}.png").write_bytes(png)
+                urls.append(f"../{TWINS}/{module}-{k:02d}.png")
+            twins[module], built[module] = twin, urls
+            print(f"site copy: static twin of {module}, {len(urls)} frames", flush=True)
+        return twin_html(twins[module], built[module], element_id)  # type: ignore[arg-type]
+
+    return make
+
+
+def write_copy(
+    destination: Path, root: Path = ROOT, twin: TwinMaker | None | bool = True
+) -> list[Path]:
     """Write the build copy of ``root`` into ``destination`` (emptied first).
+
+    Args:
+        destination: the build folder.
+        root: the repository.
+        twin: True draws the static twins (:func:`twin_maker`), False or None leaves
+            them out, or a :data:`TwinMaker` of one's own.
 
     Returns:
         The notebooks written.
@@ -122,12 +186,14 @@ def write_copy(destination: Path, root: Path = ROOT) -> list[Path]:
     (destination / "book").mkdir(parents=True)
     (destination / "chapters").mkdir()
     for name in BOOK_FILES:
+        (destination / "book" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / "book" / name, destination / "book" / name)
+    make = twin_maker(destination) if twin is True else twin or None
     written = []
     for path in sorted((root / "chapters").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         target = destination / "chapters" / path.name
-        nbformat.write(site_notebook(nb, path.stem), target)
+        nbformat.write(site_notebook(nb, path.stem, make), target)
         written.append(target)
     return written
 

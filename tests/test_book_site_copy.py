@@ -1,5 +1,6 @@
 """The site's build copy (book/site_copy.py): exercise boxes, solution dropdowns, no live
-widget outputs, and the sources left as they were."""
+widget outputs, static twins after live views, no stored twins or noqa comments, and the
+sources left as they were."""
 
 import hashlib
 import importlib.util
@@ -82,9 +83,58 @@ def test_a_solution_before_any_exercise_is_an_error():
         site_copy.site_notebook(nb, "09_demo")
 
 
+def live_view_notebook():
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell
+    nb.cells = [
+        code("from attention_course.views.demo import build_demo_view\nview = build_demo_view()"),
+        code("x = 1  # noqa: F811 (replaces the stub)\ny = 2"),
+        code(
+            "from attention_course.views.static import static_twin\n\n"
+            "# Collapsed here: in JupyterLab, use the live view above.\n"
+            'static_twin(view, "x", [1, 2])'
+        ),
+    ]
+    nb.cells[0].metadata.tags = ["live-view", "nbval-ignore-output"]
+    nb.cells[0].metadata.view = "demo"
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={site_copy.WIDGET_VIEW: {"model_id": "0" * 32}, "text/plain": "VBox()"},
+        )
+    ]
+    nb.metadata.widgets = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    return nb
+
+
+def test_live_views_get_their_twin_and_stored_twins_go():
+    calls = []
+
+    def twin(module, element_id):
+        calls.append((module, element_id))
+        return f'<div class="static-twin" id="{element_id}"></div>'
+
+    site = site_copy.site_notebook(live_view_notebook(), "09_demo", twin)
+    assert calls == [("demo", "twin-09_demo-0")]
+    assert [o.output_type for o in site.cells[0].outputs] == ["display_data"]
+    assert 'class="static-twin"' in site.cells[0].outputs[0].data["text/html"]
+    assert len(site.cells) == 2, "the stored twin cell is dropped"
+    assert site.cells[1].source == "x = 1\ny = 2", "noqa comments are not shown"
+    assert "widgets" not in site.metadata, "no widget state: the page loads no widget code"
+    nbformat.validate(site)
+    # the module's name comes from the cell's code when the metadata lost it
+    nb = live_view_notebook()
+    del nb.cells[0].metadata["view"]
+    site_copy.site_notebook(nb, "09_demo", twin)
+    assert calls[-1][0] == "demo"
+
+
 def test_copy_of_the_course(tmp_path):
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in NOTEBOOKS}
-    written = site_copy.write_copy(tmp_path / "site-src")
+    made = []
+    written = site_copy.write_copy(
+        tmp_path / "site-src", twin=lambda module, element_id: made.append(module) or "<p></p>"
+    )
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in NOTEBOOKS} == before
     assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
     for name in site_copy.BOOK_FILES:
@@ -98,6 +148,7 @@ def test_copy_of_the_course(tmp_path):
         assert starts == ends, path.name
         if not path.name.startswith("00_"):
             assert starts >= 3 and "{exercise}" in text, path.name
+        assert "static_twin(" not in text, path.name
     with pytest.raises(ValueError, match="destination"):
         site_copy.write_copy(ROOT)
 

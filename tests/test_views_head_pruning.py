@@ -70,12 +70,12 @@ def test_controls_redraw_heatmap_and_bars(data):
     assert [b.get_height() for b in bars] == pytest.approx([0.95, 0.95])
 
     def png():
-        return view.live.output.outputs[0]["data"]["image/png"]
+        return view.live.image.value
 
     for h in (2, 1):
         before, before_png = np.array(image.get_array()), png()
         view.controls["head"].value = h
-        assert png() != before_png, "a new picture was sent to the Output widget"
+        assert png() != before_png, "a new picture was sent to the Image widget"
         after = np.array(image.get_array())
         assert not np.allclose(before, after), "the heatmap changed"
         np.testing.assert_allclose(after, weights[h].numpy())

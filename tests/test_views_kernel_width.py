@@ -83,10 +83,10 @@ def test_sigma_slider_redraws_every_panel(data):
     before_pred = pred_line.get_ydata().copy()
     before_w = np.asarray(mesh.get_array()).copy()
     before_mse = view.state["test_mse"]
-    before_png = view.live.output.outputs[0]["data"]["image/png"]
+    before_png = view.live.png
 
     view.controls["sigma"].value = 0.2
-    assert view.live.output.outputs[0]["data"]["image/png"] != before_png, "picture not redrawn"
+    assert view.live.png != before_png, "picture not redrawn"
     expected_pred, expected_w = oracle(x_test, x_train, y_train, 0.2, "gaussian")
     assert not np.allclose(pred_line.get_ydata(), before_pred)
     assert not np.allclose(np.asarray(mesh.get_array()), before_w)

@@ -7,17 +7,22 @@ import re
 import ipywidgets as widgets
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from attention_course.views import LiveFigure, View
 from attention_course.views.static import (
     LABEL_HEIGHT,
+    MIN_FRAMES,
+    build_twin,
     capture_frame,
     capture_frames,
     label_view,
     offline,
     scrubber,
+    smallest_text_px,
     static_twin,
+    twin_html,
 )
 
 DPI = 20
@@ -64,12 +69,11 @@ def test_frames_are_the_figure_drawn_at_each_value():
 def test_the_live_view_is_left_as_it_was():
     view = build_line_view()
     view.controls["slope"].value = 3
-    before = view.live.output.outputs[0]["data"]["image/png"]
+    before = view.live.png
     capture_frames(view, "slope", [0, 1], dpi=DPI)
     assert view.controls["slope"].value == 3
     assert view.state == {"slope": 3}
-    assert view.live.output.outputs[0]["data"]["image/png"] == before
-    assert "redraw" not in vars(view.live), "LiveFigure.redraw must be restored"
+    assert view.live.png == before
 
 
 def test_scrubber_embeds_each_frame_pixel_for_pixel_under_its_label():
@@ -130,3 +134,70 @@ def test_label_view_draws_the_label_a_slider_sets():
     frames = capture_frames(view, "x", [0, 10], dpi=DPI)
     assert not np.array_equal(frames[0], frames[1])
     assert label.value == "x squared = 49", "the live widgets are left as they were"
+
+
+class LineTwin:
+    """A view module's stand-in: ``static_twin_frames`` over slopes 0 ... n - 1."""
+
+    __name__ = "line_twin"
+
+    def __init__(self, n=MIN_FRAMES, readout=None, same=False):
+        self.n, self.readout, self.same = n, readout, same
+
+    def static_twin_frames(self):
+        def draw(slope):
+            figure = Figure(figsize=(2.0, 1.5), dpi=50)
+            ax = figure.add_subplot()
+            ax.plot([0, 1], [0, 0 if self.same else slope])
+            ax.set(ylim=(0, self.n), title="line")
+            ax.title.set_fontsize(14)
+            ax.tick_params(labelsize=9)
+            return figure
+
+        parts = ("slope", [float(i) for i in range(self.n)], draw)
+        return parts if self.readout is None else (*parts, self.readout)
+
+
+def test_build_twin_draws_one_distinct_frame_per_value():
+    twin = build_twin(LineTwin())
+    assert twin.label == "slope" and twin.values == tuple(float(i) for i in range(MIN_FRAMES))
+    assert twin.readouts[3] == "slope = 3"
+    assert twin.size == (100, 75)
+    assert len(set(twin.frames)) == MIN_FRAMES, "every frame differs"
+    frames = [imread(io.BytesIO(png)) for png in twin.frames]
+    assert frames[0].shape[:2] == (75, 100)
+    assert twin.min_text_px == pytest.approx(9 * 50 / 72, abs=0.01)  # the tick labels
+    custom = build_twin(LineTwin(readout=lambda v: f"steep {v:g}"))
+    assert custom.readouts[2] == "steep 2"
+
+
+def test_build_twin_refuses_too_few_or_repeated_frames():
+    with pytest.raises(ValueError, match="at least 12"):
+        build_twin(LineTwin(n=5))
+    with pytest.raises(ValueError, match="same"):
+        build_twin(LineTwin(same=True))
+
+
+def test_twin_html_is_a_labelled_range_over_the_frames():
+    twin = build_twin(LineTwin())
+    urls = [f"../twins/line-{k:02d}.png" for k in range(MIN_FRAMES)]
+    page = twin_html(twin, urls, "twin-x-1")
+    assert '<label for="twin-x-1-range">slope</label>' in page
+    assert 'type="range" id="twin-x-1-range" min="0" max="11" step="1" value="5"' in page
+    assert "<output" in page and "slope = 5</output>" in page
+    assert 'src="../twins/line-05.png" width="100" height="75"' in page
+    assert f'data-min-text-px="{twin.min_text_px}"' in page
+    assert "http" not in page and "<link" not in page, "the page must request nothing"
+    assert "Loop" not in page and "anim-" not in page, "no movie buttons"
+    with pytest.raises(ValueError, match="urls"):
+        twin_html(twin, urls[:-1], "twin-x-1")
+    with pytest.raises(ValueError, match="element_id"):
+        twin_html(twin, urls, "1 bad")
+
+
+def test_smallest_text_px_reads_the_fonts():
+    figure = Figure(figsize=(2, 2), dpi=100)
+    figure.text(0.1, 0.1, "big", fontsize=20)
+    figure.text(0.5, 0.5, "small", fontsize=7.2)
+    figure.text(0.5, 0.9, "", fontsize=1)  # empty: not shown
+    assert smallest_text_px(figure) == pytest.approx(10.0)

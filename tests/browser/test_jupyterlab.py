@@ -30,7 +30,8 @@ WIDGET_LOAD_TIMEOUT_S = 15.0
 # What a view draws, read from a code cell: the src of each image in an Output widget, and
 # the cell's output text without slider readouts and menus (a Label that a callback sets).
 SIGNATURE_JS = """cell => {
-  const images = [...cell.querySelectorAll('.widget-output img')].map(img => img.src);
+  const images = [...cell.querySelectorAll('.widget-output img, img.widget-image')]
+    .map(img => img.src);
   const copy = cell.querySelector('.jp-Cell-outputWrapper').cloneNode(true);
   copy.querySelectorAll('.widget-readout, select, .widget-output').forEach(e => e.remove());
   return {images: images, text: copy.textContent};
@@ -39,7 +40,7 @@ SIGNATURE_JS = """cell => {
 # A widget that the front end could not render is shown as its Python repr.
 PLAIN_TEXT_WIDGET = re.compile(
     r"^\s*((?:[A-Z][A-Za-z]*)?(?:Slider|Box|Buttons?|Dropdown|Checkbox|Output|Label|Text"
-    r"|Progress|Select)|interactive)\("
+    r"|Progress|Select|Image)|interactive)\("
 )
 
 Signature = dict[str, object]
@@ -201,6 +202,24 @@ def open_notebook(browser: Browser, lab: LabServer, name: str) -> Iterator[Page]
     assert not page_errors, f"uncaught errors in the page: {page_errors}"
 
 
+# A live view's layout at this window width: its picture shown at (nearly) its own size,
+# and no control whose text is cut off ("hea..."): the problems, one line each.
+LAYOUT_JS = """cell => {
+  const problems = [];
+  for (const img of cell.querySelectorAll('img.widget-image')) {
+    if (img.naturalWidth && img.clientWidth < 0.9 * img.naturalWidth)
+      problems.push(`picture shrunk to ${img.clientWidth} of ${img.naturalWidth} px`);
+  }
+  const texts = cell.querySelectorAll(
+    '.widget-toggle-button, .widget-button, .widget-label, .widget-checkbox label');
+  for (const el of texts) {
+    if (el.offsetParent && el.scrollWidth > el.clientWidth + 1)
+      problems.push(`text cut off: "${el.textContent.trim()}"`);
+  }
+  return problems;
+}"""
+
+
 def _move_every_control(page: Page, cell: Locator, shot: str) -> int:
     """Move each slider (key, then drag) and click each button, box and menu of the view in
     ``cell``, asserting a redraw after each; returns how many moves were made. Screenshots:
@@ -210,6 +229,8 @@ def _move_every_control(page: Page, cell: Locator, shot: str) -> int:
     moves = 0
     state = _signature(cell)
     cell.screenshot(path=artifact(f"{shot}-before.png"))
+    layout = cell.evaluate(LAYOUT_JS)
+    assert not layout, "the view does not read at this width: " + "; ".join(layout)
     handles = cell.locator(".widget-slider .noUi-handle")
     for s in range(handles.count()):
         handle = handles.nth(s)

@@ -2,10 +2,13 @@
 
 Served on 127.0.0.1 by a thread, every page (reachable from index.html, or at the top
 level) is opened: no console error, no request leaving 127.0.0.1, math typeset (no raw
-``$`` or ``\\(`` left), the Binder launch button on chapter pages; and each static slider
-twin (a ``to_jshtml`` scrubber) shows another frame when its slider is moved by key and by
-mouse. A canary page shows that each check fails when it should. Skipped, saying so, when
-the site has not been built. Screenshots go to build/browser-artifacts/.
+``$`` or ``\\(`` left), the Binder launch button on chapter pages, one search box, code
+that wraps instead of running off the page, no ``# noqa`` comments; each static twin of a
+live view shows another frame and another value when its range control is moved by key
+and by mouse, and its smallest text renders at least as large as the live view's. The
+whole site stays under 15 MB. A canary page shows that each check fails when it should.
+Skipped, saying so, when the site has not been built. Screenshots go to
+build/browser-artifacts/.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from browser_support import (
     SITE,
     RequestGuard,
     artifact,
-    notebooks_with_sliders,
+    live_view_notebooks,
     serve_folder,
 )
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page
@@ -46,7 +49,24 @@ MATHJAX_DONE_JS = """async () => {
   await startup.promise;
   return true;
 }"""
-SCRUBBERS = ".animation:has(input[type=range])"
+TWINS = ".static-twin:has(input[type=range])"
+#: the live views' smallest text (8 pt at 96 dpi) in pixels; a twin's must not be smaller
+LIVE_VIEW_TEXT_PX = 8 * 96 / 72
+SITE_BUDGET_BYTES = 15 * 1024 * 1024
+# What a reader sees that they should not: one line per problem.
+PAGE_PROBLEMS_JS = r"""() => {
+  const problems = [];
+  const visible = el => el.offsetParent !== null;
+  const searches = [...document.querySelectorAll(
+    'input[type=search], .search-button-field, button.search-button')].filter(visible);
+  if (searches.length > 1) problems.push(`${searches.length} search boxes`);
+  for (const pre of document.querySelectorAll('div.highlight pre')) {
+    if (visible(pre) && pre.scrollWidth > pre.clientWidth + 1)
+      problems.push(`code runs off the page: ${pre.textContent.trim().slice(0, 60)}`);
+  }
+  if (/#\s*noqa/.test(document.body.innerText)) problems.push('a "# noqa" comment is shown');
+  return problems;
+}"""
 
 
 class _Links(HTMLParser):
@@ -109,7 +129,7 @@ def site_pages() -> list[str]:
 
 PAGES = site_pages()
 CHAPTER_PAGES = [f"chapters/{path.stem}.html" for path in sorted(CHAPTERS.glob("*.ipynb"))]
-TWIN_PAGES = [f"chapters/{path.stem}.html" for path in notebooks_with_sliders()]
+TWIN_PAGES = [f"chapters/{path.stem}.html" for path in live_view_notebooks()]
 
 
 def _page_id(page: str) -> str:
@@ -159,8 +179,22 @@ def math_problems(page: Page) -> list[str]:
     ]
 
 
-def _frame(scrubber: Locator) -> str | None:
-    return scrubber.locator("img").first.get_attribute("src")
+def _frame(twin: Locator) -> str | None:
+    return twin.locator("img").first.get_attribute("src")
+
+
+def _readout(twin: Locator) -> str:
+    return twin.locator("output").first.inner_text()
+
+
+def _text_px(twin: Locator) -> float:
+    """The twin's smallest text as rendered: its size in the frame times the frame's scale."""
+    return twin.evaluate(
+        """t => {
+      const img = t.querySelector('img');
+      return Number(t.dataset.minTextPx) * img.clientWidth / img.naturalWidth;
+    }"""
+    )
 
 
 def _drag_range(page: Page, slider: Locator) -> None:
@@ -177,32 +211,67 @@ def _drag_range(page: Page, slider: Locator) -> None:
 
 
 def twin_problems(page: Page, shot: str) -> list[str]:
-    """Move each static slider twin on ``page`` by key and by mouse; list the ones whose
-    frame did not change (screenshots named ``shot``-twinN-before/after.png)."""
-    scrubbers = page.locator(SCRUBBERS)
-    if not scrubbers.count():
-        return ["no static slider twin (a to_jshtml scrubber) on the page"]
+    """Move each static twin on ``page`` by key and by mouse; list the ones whose frame or
+    readout did not change, or whose text renders too small (screenshots named
+    ``shot``-twinN-before/after.png)."""
+    twins = page.locator(TWINS)
+    if not twins.count():
+        return ["no static twin (a .static-twin with a range control) on the page"]
     problems = []
-    for i in range(scrubbers.count()):
-        scrubber = scrubbers.nth(i)
-        slider = scrubber.locator("input[type=range]").first
-        scrubber.scroll_into_view_if_needed()
-        scrubber.screenshot(path=artifact(f"{shot}-twin{i}-before.png"))
-        first = _frame(scrubber)
+    for i in range(twins.count()):
+        twin = twins.nth(i)
+        slider = twin.locator("input[type=range]").first
+        twin.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "t => t.querySelector('img').complete && t.querySelector('img').naturalWidth > 0",
+            arg=twin.element_handle(),
+            timeout=10_000,
+        )
+        twin.screenshot(path=artifact(f"{shot}-twin{i}-before.png"))
+        if not twin.locator("label").count() or not twin.locator("output").count():
+            problems.append(f"twin {i}: the range control has no label or no readout")
+        text_px = _text_px(twin)
+        if text_px < LIVE_VIEW_TEXT_PX - 0.05:
+            problems.append(
+                f"twin {i}: smallest text {text_px:.1f} px, the live view's is "
+                f"{LIVE_VIEW_TEXT_PX:.1f} px"
+            )
+        first, value = _frame(twin), _readout(twin)
         page.wait_for_timeout(300)
-        if _frame(scrubber) != first:
+        if _frame(twin) != first:
             problems.append(f"twin {i} plays by itself: a move cannot be told from playback")
             continue
         slider.focus()
         page.keyboard.press("ArrowRight")
-        after_key = _frame(scrubber)
-        if after_key == first:
-            problems.append(f"twin {i}: a key press did not change the frame")
+        after_key = _frame(twin)
+        if after_key == first or _readout(twin) == value:
+            problems.append(f"twin {i}: a key press did not change the frame and the value")
+        top = int(slider.get_attribute("max") or 0)
+        seen = {_frame(twin)}
+        for step in range(top + 1):  # every step shows its own frame
+            slider.evaluate("(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", step)
+            seen.add(_frame(twin))
+        if len(seen) != top + 1:
+            problems.append(f"twin {i}: {top + 1} steps showed {len(seen)} different frames")
         _drag_range(page, slider)
-        if _frame(scrubber) == after_key:
+        if _frame(twin) == after_key and top > 1:
             problems.append(f"twin {i}: dragging did not change the frame")
-        scrubber.screenshot(path=artifact(f"{shot}-twin{i}-after.png"))
+        twin.screenshot(path=artifact(f"{shot}-twin{i}-after.png"))
     return problems
+
+
+def page_problems(page: Page) -> list[str]:
+    """Two search boxes, code cut off at the page's edge, shown ``# noqa`` comments."""
+    return page.evaluate(PAGE_PROBLEMS_JS)
+
+
+def test_site_is_lean(site: str) -> None:
+    """The whole built site is under its size budget, with no source maps shipped."""
+    files = [p for p in SITE.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    assert total < SITE_BUDGET_BYTES, f"the site is {total / 2**20:.1f} MB"
+    maps = [str(p.relative_to(SITE)) for p in files if p.suffix == ".map"]
+    assert not maps, f"source maps shipped: {maps[:5]}"
 
 
 def test_site_has_every_chapter(site: str) -> None:
@@ -215,7 +284,7 @@ def test_site_has_every_chapter(site: str) -> None:
 def test_page_works_offline(browser: Browser, site: str, path: str) -> None:
     with open_site_page(browser, site, path) as page:
         page.screenshot(path=artifact(f"site-{_page_id(path).replace('/', '-')}.png"))
-        problems = math_problems(page)
+        problems = math_problems(page) + page_problems(page)
         assert not problems, "\n".join(problems)
         if path in CHAPTER_PAGES:
             notebook = path.removesuffix(".html") + ".ipynb"
@@ -240,8 +309,10 @@ PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAA
 CANARY_PAGE = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>canary</title></head><body>
 <p>Left raw: $x^2$ and \\(y\\).</p>
-<div class="animation"><img src="{PIXEL}">
-<input type="range" min="0" max="3" value="0"></div>
+<div class="static-twin" data-min-text-px="4"><output>v = 0</output>
+<input type="range" min="0" max="3" value="0"><img src="{PIXEL}" width="1" height="1"></div>
+<input type="search"><input type="search">
+<div class="highlight"><pre style="white-space: pre">x = 1  # noqa: E501 {"y" * 400}</pre></div>
 <script>console.error("canary"); fetch("https://cdn.invalid/tex.js").catch(() => {{}});</script>
 </body></html>
 """
@@ -257,10 +328,17 @@ def test_checks_catch_a_broken_page(
         with open_site_page(browser, url, "canary.html") as page:
             math = math_problems(page)
             twins = twin_problems(page, "site-canary")
+            shown = page_problems(page)
     assert math == ["raw math in the text: Left raw: $x^2$ and \\(y\\)."], math
     assert twins == [
-        "twin 0: a key press did not change the frame",
+        "twin 0: the range control has no label or no readout",
+        f"twin 0: smallest text 4.0 px, the live view's is {LIVE_VIEW_TEXT_PX:.1f} px",
+        "twin 0: a key press did not change the frame and the value",
+        "twin 0: 4 steps showed 1 different frames",
         "twin 0: dragging did not change the frame",
     ], twins
+    assert shown[0] == "2 search boxes", shown
+    assert shown[1].startswith("code runs off the page: x = 1"), shown
+    assert shown[2] == 'a "# noqa" comment is shown', shown
     assert "request left 127.0.0.1: https://cdn.invalid/tex.js" in str(leaving.value)
     assert "console error: canary" in str(leaving.value)

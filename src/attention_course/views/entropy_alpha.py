@@ -10,7 +10,9 @@ a slider over alpha then picks one and shows, together:
    is "achieved = target"), the current model marked,
 3. the held-out task loss against alpha, the current model marked.
 
-Nothing is trained or recomputed on a move: the slider only picks a precomputed run.
+Nothing is trained or recomputed on a move: the slider only picks a precomputed run and
+redraws the heatmaps, the two markers and the titles (the axes are kept). Entropy and
+the alpha range [0, ln K] have one definition, in ``attention_course.regularization``.
 
 Shapes: H heads, Q queries, K keys, R runs (alphas) on the grid.
 """
@@ -18,13 +20,19 @@ Shapes: H heads, Q queries, K keys, R runs (alphas) on the grid.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
+import torch
+from matplotlib.artist import Artist
+from matplotlib.figure import Figure
+from torch import nn
 
+from ..cross_attention import CrossAttention
 from ..plotting import OKABE_ITO
+from ..regularization import attention_entropy, entropy_penalty
 from .live import LiveFigure, View
 
 
@@ -57,24 +65,32 @@ class AlphaRun:
             raise ValueError(f"weights: expected shape (H, Q, K), got shape {w.shape}")
         if np.any(w < 0) or not np.allclose(w.sum(-1), 1.0, atol=1e-4):
             raise ValueError("weights: expected non-negative rows that sum to 1")
-        upper = math.log(w.shape[-1])
-        if not 0.0 <= self.alpha <= upper + 1e-6:
-            raise ValueError(
-                f"alpha: expected a target entropy in [0, ln K] = [0, {upper:.4f}], "
-                f"got {self.alpha}"
-            )
+        check_alpha(self.alpha, w.shape[-1])
+
+
+def check_alpha(alpha: float, num_keys: int) -> None:
+    """Raise unless ``alpha`` is a target entropy for ``num_keys`` keys, in [0, ln K].
+
+    The range is the one ``regularization.entropy_penalty`` accepts (it raises the
+    TypeError or ValueError, naming ``alpha``), so the view and the loss cannot disagree.
+
+    Taught in chapters/06_entropy_regularization.ipynb.
+    """
+    entropy_penalty(torch.full((1, num_keys), 1.0 / num_keys), alpha)  # validates only
 
 
 def row_entropy(weights: np.ndarray) -> np.ndarray:
     r"""Entropy :math:`-\sum_k p_k \ln p_k` of each row (last axis), with 0 ln 0 = 0.
+
+    ``regularization.attention_entropy`` on a float64 copy, as a NumPy array.
 
     Shapes:
         (..., K) -> (...)
 
     Taught in chapters/06_entropy_regularization.ipynb.
     """
-    w = np.asarray(weights, dtype=np.float64)
-    return -(w * np.log(np.where(w > 0, w, 1.0))).sum(-1)
+    w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+    return attention_entropy(w).numpy()
 
 
 def nearest_run(runs: Sequence[AlphaRun], alpha: float) -> int:
@@ -84,11 +100,7 @@ def nearest_run(runs: Sequence[AlphaRun], alpha: float) -> int:
     """
     if len(runs) == 0:
         raise ValueError("runs: expected at least one trained run, got none")
-    upper = math.log(runs[0].weights.shape[-1])
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float):
-        raise TypeError(f"alpha: expected a number, got {type(alpha).__name__}")
-    if not 0.0 <= alpha <= upper + 1e-6:
-        raise ValueError(f"alpha: expected a value in [0, ln K] = [0, {upper:.4f}], got {alpha}")
+    check_alpha(alpha, runs[0].weights.shape[-1])
     return int(np.argmin([abs(run.alpha - alpha) for run in runs]))
 
 
@@ -113,28 +125,7 @@ def entropy_alpha_state(runs: Sequence[AlphaRun], alpha: float) -> dict[str, obj
     }
 
 
-def build_entropy_alpha_view(
-    runs: Sequence[AlphaRun],
-    targets: Sequence[int] | np.ndarray | None = None,
-    baseline: AlphaRun | None = None,
-    alpha: float | None = None,
-) -> View:
-    """The interactive view: an alpha slider over a precomputed grid, three linked panels.
-
-    ``view.controls["alpha"]`` is a ``SelectionSlider`` over the runs' targets;
-    ``view.state`` holds the last :func:`entropy_alpha_state`. The axes are
-    ``view.figure.axes``: H heatmaps, then the entropy panel, the loss panel and the
-    colour bar.
-
-    Args:
-        runs: the grid, sorted by alpha, all with weights of the same shape.
-        targets: optional (Q,) index of the key each query should attend to, marked.
-        baseline: optional run trained without the penalty (lambda = 0), drawn as a
-            dotted line; its ``alpha`` is ignored.
-        alpha: the starting alpha (default: the grid's first).
-
-    Taught in chapters/06_entropy_regularization.ipynb.
-    """
+def _check_grid(runs: Sequence[AlphaRun], targets: Sequence[int] | np.ndarray | None) -> None:
     if len(runs) == 0:
         raise ValueError("runs: expected at least one trained run, got none")
     alphas = np.array([run.alpha for run in runs])  # (R,)
@@ -143,24 +134,38 @@ def build_entropy_alpha_view(
     shape = runs[0].weights.shape
     if any(run.weights.shape != shape for run in runs):
         raise ValueError(f"runs: expected weights of one shape {shape} in every run")
-    H, Q, K = shape
+    Q = shape[1]
     if targets is not None and np.shape(targets) != (Q,):
         raise ValueError(
             f"targets: expected shape ({Q},) (one key per query), got {np.shape(targets)}"
         )
-    first = entropy_alpha_state(runs, float(alphas[0] if alpha is None else alpha))
-    control = widgets.SelectionSlider(
-        options=[(f"{a:.2f}", float(a)) for a in alphas],
-        value=float(runs[first["index"]].alpha),
-        description="target α",
-        continuous_update=True,
-    )
-    live = LiveFigure(figsize=(3.0 + 1.9 * H + 5.4, 2.9))
-    axes = live.figure.subplots(1, H + 2, width_ratios=[1.0] * H + [1.35, 1.35])
+
+
+def draw_entropy_alpha(
+    figure: Figure,
+    runs: Sequence[AlphaRun],
+    targets: Sequence[int] | np.ndarray | None = None,
+    baseline: AlphaRun | None = None,
+) -> tuple[Callable[[float], dict[str, object]], list[Artist]]:
+    """Lay out the panels on ``figure``: the H heatmaps in a row, the entropy and loss
+    panels under them. Return ``update(alpha)`` (which returns
+    :func:`entropy_alpha_state`) and the artists it changes.
+
+    The axes are ``figure.axes``: H heatmaps, the entropy panel, the loss panel, then
+    the colour bar.
+
+    Taught in chapters/06_entropy_regularization.ipynb.
+    """
+    _check_grid(runs, targets)
+    H, Q, K = runs[0].weights.shape
+    alphas = np.array([run.alpha for run in runs])  # (R,)
+    top, bottom = figure.subfigures(2, 1, height_ratios=(1.0, 1.05))
+    heads = top.subplots(1, H)
+    ax_h, ax_loss = bottom.subplots(1, 2)
     images = []
     for h in range(H):
-        ax = axes[h]
-        images.append(ax.imshow(first["weights"][h], cmap="Reds", vmin=0.0, vmax=1.0))
+        ax = heads[h]
+        images.append(ax.imshow(runs[0].weights[h], cmap="Reds", vmin=0.0, vmax=1.0))
         if targets is not None:
             ax.plot(
                 np.asarray(targets),
@@ -168,18 +173,18 @@ def build_entropy_alpha_view(
                 "o",
                 mfc="none",
                 mec=OKABE_ITO[5],
-                ms=9,
+                ms=8,
                 mew=1.5,
                 label="correct key",
             )
         ax.set(xlabel="keys", xticks=range(K), yticks=range(Q))
+        ax.set_title(f"head {h + 1}: H = 0.00", fontsize=10)
         if h == 0:
             ax.set_ylabel("queries")
+    top.colorbar(images[-1], ax=list(heads), shrink=0.9, label="attention weight")
     if targets is not None:
-        axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), fontsize=8, frameon=False)
-    live.figure.colorbar(images[-1], ax=list(axes[:H]), shrink=0.8, label="attention weight")
+        heads[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.12), fontsize=9, frameon=False)
 
-    ax_h, ax_loss = axes[H], axes[H + 1]
     entropies = np.array([run.mean_entropy for run in runs])
     losses = np.array([run.task_loss for run in runs])
     ln_k = math.log(K)
@@ -198,24 +203,177 @@ def build_entropy_alpha_view(
         ylim=(-0.1, ln_k + 0.1),
     )
     ax_loss.set(xlabel="target α (nats)", ylabel="task loss (BCE)", xlim=(-0.1, ln_k + 0.1))
-    ax_h.legend(fontsize=7, loc="upper left")
-    ax_loss.legend(fontsize=7, loc="upper left")
-    view = View({"alpha": control}, live)
+    ax_h.legend(fontsize=9, loc="upper left")
+    ax_loss.legend(fontsize=9, loc="upper left")
+    ax_h.set_title("α = 0.00: achieved 0.00", fontsize=10)
+    ax_loss.set_title("task loss 0.000", fontsize=10)
 
-    def update(_change: object = None) -> None:
-        state = entropy_alpha_state(runs, float(control.value))
+    def update(alpha: float) -> dict[str, object]:
+        state = entropy_alpha_state(runs, alpha)
         for h, image in enumerate(images):
             image.set_data(state["weights"][h])
-            axes[h].set_title(f"head {h + 1}: H = {state['row_entropy'][h].mean():.2f}", fontsize=9)
+            heads[h].set_title(
+                f"head {h + 1}: H = {state['row_entropy'][h].mean():.2f}", fontsize=10
+            )
         h_marker.set_data([state["alpha"]], [state["mean_entropy"]])
         loss_marker.set_data([state["alpha"]], [state["task_loss"]])
         ax_h.set_title(
-            f"α = {state['alpha']:.2f}: achieved {state['mean_entropy']:.2f}", fontsize=9
+            f"α = {state['alpha']:.2f}: achieved {state['mean_entropy']:.2f}", fontsize=10
         )
-        ax_loss.set_title(f"task loss {state['task_loss']:.3f}", fontsize=9)
-        view.state = state
-        live.redraw()
+        ax_loss.set_title(f"task loss {state['task_loss']:.3f}", fontsize=10)
+        return state
 
-    control.observe(update, names="value")
-    update()
+    titles = [ax.title for ax in heads]
+    animated = [*images, *titles, h_marker, loss_marker, ax_h.title, ax_loss.title]
+    if targets is not None:  # the rings sit on top of the heatmaps
+        animated += [ax.lines[0] for ax in heads]
+    return update, animated
+
+
+def build_entropy_alpha_view(
+    runs: Sequence[AlphaRun],
+    targets: Sequence[int] | np.ndarray | None = None,
+    baseline: AlphaRun | None = None,
+    alpha: float | None = None,
+) -> View:
+    """The interactive view: an alpha slider over a precomputed grid, linked panels.
+
+    ``view.controls["alpha"]`` is a ``SelectionSlider`` over the runs' targets (redrawn
+    while dragging); ``view.state`` holds the last :func:`entropy_alpha_state`. The
+    axes are those of :func:`draw_entropy_alpha`.
+
+    Args:
+        runs: the grid, sorted by alpha, all with weights of the same shape.
+        targets: optional (Q,) index of the key each query should attend to, marked.
+        baseline: optional run trained without the penalty (lambda = 0), drawn as a
+            dotted line; its ``alpha`` is ignored.
+        alpha: the starting alpha (default: the grid's first).
+
+    Taught in chapters/06_entropy_regularization.ipynb.
+    """
+    _check_grid(runs, targets)
+    alphas = np.array([run.alpha for run in runs])  # (R,)
+    first = entropy_alpha_state(runs, float(alphas[0] if alpha is None else alpha))
+    control = widgets.SelectionSlider(
+        options=[(f"{a:.2f}", float(a)) for a in alphas],
+        value=float(runs[first["index"]].alpha),
+        description="target α",
+        continuous_update=True,
+    )
+    live = LiveFigure(figsize=(9.0, 5.4), dpi=96)
+    update_panels, animated = draw_entropy_alpha(live.figure, runs, targets, baseline)
+    live.animate(*animated)
+    view = View({"alpha": control}, live)
+
+    def update() -> None:
+        view.state = update_panels(float(control.value))
+
+    control.observe(lambda _change: live.redraw(update), names="value")
+    live.redraw(update)
     return view
+
+
+def retrieval_batch(
+    batch_size: int,
+    generator: torch.Generator,
+    num_queries: int = 4,
+    num_keys: int = 6,
+    size: int = 16,
+    address: int = 8,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Chapter 06's retrieval task: each query holds the address of one of K items and
+    asks whether that item's first content feature is positive.
+
+    Returns:
+        ``(queries (B, Q, D), key_values (B, K, D), labels (B, Q), targets (B, Q))``.
+
+    Taught in chapters/06_entropy_regularization.ipynb.
+    """
+    key_values = torch.randn(batch_size, num_keys, size, generator=generator)  # (B, K, D)
+    order = torch.rand(batch_size, num_keys, generator=generator).argsort(-1)  # (B, K)
+    targets = order[:, :num_queries]  # (B, Q): distinct items per example
+    picked = torch.gather(key_values, 1, targets[..., None].expand(-1, -1, size))  # (B, Q, D)
+    padding = torch.zeros(batch_size, num_queries, size - address)
+    queries = torch.cat([picked[..., :address], padding], dim=-1)  # (B, Q, D): address only
+    labels = (picked[..., address] > 0).float()  # (B, Q)
+    return queries, key_values, labels, targets
+
+
+class _Retriever(nn.Module):
+    """Chapter 06's model: cross-attention, then one logit per query."""
+
+    def __init__(self, size: int = 16) -> None:
+        super().__init__()
+        self.attention = CrossAttention(size, size, num_heads=3, head_dim=16)
+        self.readout = nn.Linear(size, 1)
+
+    def forward(
+        self, queries: torch.Tensor, key_values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        Y, weights = self.attention(queries, key_values)  # (B, Q, D), (B, H, Q, K)
+        return self.readout(Y).squeeze(-1), weights  # (B, Q), (B, H, Q, K)
+
+
+def train_alpha_grid(
+    alphas: Sequence[float], steps: int = 300, batch: int = 64
+) -> tuple[list[AlphaRun], AlphaRun, np.ndarray]:
+    """Train chapter 06's retriever once per target alpha, and once without the penalty.
+
+    Each model starts from seed 0 and takes ``steps`` Adam steps (lr 1e-2) on the same
+    stream (seed 1) with loss ``task + entropy_penalty(weights, alpha)``; it is scored
+    on 256 held-out examples (seed 2). The global random state is left as it was.
+
+    Returns:
+        ``(runs, baseline, targets)``: one :class:`AlphaRun` per alpha, the run without
+        the penalty, and the first held-out example's target keys (Q,).
+
+    Taught in chapters/06_entropy_regularization.ipynb.
+    """
+    stream = retrieval_batch(steps * batch, torch.Generator().manual_seed(1))
+    train_q, train_kv, train_y, _ = (t.reshape(steps, batch, *t.shape[1:]) for t in stream)
+    test_q, test_kv, test_y, test_targets = retrieval_batch(256, torch.Generator().manual_seed(2))
+    results = []
+    for alpha in [None, *alphas]:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = _Retriever()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for step in range(steps):
+            logits, weights = model(train_q[step], train_kv[step])
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, train_y[step])
+            if alpha is not None:
+                loss = loss + entropy_penalty(weights, alpha)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            logits, weights = model(test_q, test_kv)  # (256, Q), (256, H, Q, K)
+        results.append(
+            AlphaRun(
+                alpha=0.0 if alpha is None else alpha,
+                weights=weights[0].double().numpy(),  # the first example, (H, Q, K)
+                mean_entropy=attention_entropy(weights).mean().item(),
+                task_loss=nn.functional.binary_cross_entropy_with_logits(logits, test_y).item(),
+            )
+        )
+    return results[1:], results[0], test_targets[0].numpy()
+
+
+def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
+    """The site's static twin: 12 target entropies from 0 to ln 6, one trained model each.
+
+    The grid is trained when the site is built (:func:`train_alpha_grid`, about 10 s);
+    each frame is the live view's panels for one model.
+
+    Taught in chapters/06_entropy_regularization.ipynb.
+    """
+    alphas = [i * math.log(6) / 11 for i in range(12)]
+    runs, baseline, targets = train_alpha_grid(alphas)
+
+    def frame(alpha: float) -> Figure:
+        figure = Figure(figsize=(7.2, 5.6), dpi=100, layout="constrained")
+        update, _ = draw_entropy_alpha(figure, runs, targets, baseline)
+        update(alpha)
+        return figure
+
+    return "target entropy α (nats)", alphas, frame

@@ -14,11 +14,14 @@ Shapes: N queries (one row of K scores each), K keys, d query/key size.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
 import torch
+from matplotlib.artist import Artist
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
@@ -158,37 +161,39 @@ def scaling_table(
     return ScalingTable(tuple(dims), raw, stats)
 
 
-def build_score_scaling_view(table: ScalingTable | None = None, bins: int = 40) -> View:
-    """A slider over d and a choice of scaling, drawing three panels.
+def draw_score_scaling(
+    figure: Figure, table: ScalingTable, bins: int = 40, stacked: bool = False
+) -> tuple[Callable[[int, str], dict[str, object]], list[Artist]]:
+    """Lay out the three panels on ``figure``; return ``update(d, scaling)`` and the
+    artists that a change of d alone changes (a change of scaling changes more).
 
     Left: histogram of the scores with their measured variance. Middle: the softmax
     weights of one query over its K keys, largest first. Right: mean largest weight
     and mean softmax-gradient norm against d for the chosen scaling, the current d
-    marked. ``view.state`` holds the numbers of the last redraw.
+    marked. ``stacked`` puts the right panel under the other two (for a narrow page).
 
     Taught in chapters/03_scoring_functions.ipynb.
     """
-    table = scaling_table() if table is None else table
     dims = table.dims
     num_keys = next(iter(table.raw.values())).shape[-1]
-    d_slider = widgets.SelectionSlider(
-        options=list(dims), value=dims[len(dims) // 2], description="d"
-    )
-    scaling_buttons = widgets.ToggleButtons(
-        options=list(SCALINGS), value="none", description="scaling"
-    )
-    live = LiveFigure(figsize=(11.0, 3.2), dpi=100)
-    ax_hist, ax_bar, ax_curve = live.figure.subplots(1, 3)
+    if stacked:
+        grid = figure.add_gridspec(2, 2)
+        ax_hist, ax_bar = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[0, 1])
+        ax_curve = figure.add_subplot(grid[1, :])
+    else:
+        ax_hist, ax_bar, ax_curve = figure.subplots(1, 3)
     hist = ax_hist.stairs(np.zeros(bins), np.arange(bins + 1.0), fill=True, alpha=0.7)
-    ax_hist.set_xlabel("score $s = c\\, q^\\top k$")
+    ax_hist.set_xlabel("score s = c · qᵀk")
     ax_hist.set_ylabel("density")
+    ax_hist.set_yticks([])  # the spread is the point, not the density's values
+    ax_hist.xaxis.set_major_locator(MaxNLocator(nbins=5))
     bars = ax_bar.bar(np.arange(num_keys), np.zeros(num_keys))
     ax_bar.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_bar.axhline(1 / num_keys, color=OKABE_ITO[0], ls=":", label=f"uniform 1/{num_keys}")
     ax_bar.set_ylim(0, 1)
     ax_bar.set_xlabel("key (sorted by weight)")
     ax_bar.set_ylabel("softmax weight")
-    ax_bar.legend(loc="upper right")
+    ax_bar.legend(loc="upper right", fontsize=8)
     x = np.array(dims, dtype=float)
     (max_line,) = ax_curve.plot(x, np.zeros_like(x), "o-", label="max weight")
     (grad_line,) = ax_curve.plot(x, np.zeros_like(x), "s--", label="softmax gradient norm")
@@ -197,10 +202,9 @@ def build_score_scaling_view(table: ScalingTable | None = None, bins: int = 40) 
     ax_curve.set_ylim(0, 1.05)
     ax_curve.set_xlabel("query/key size d")
     ax_curve.set_ylabel("mean over queries")
-    view = View({"d": d_slider, "scaling": scaling_buttons}, live)
+    legend = ax_curve.legend(loc="upper left", fontsize=8)
 
-    def update(_change: object = None) -> None:
-        d, scaling = d_slider.value, scaling_buttons.value
+    def update(d: int, scaling: str) -> dict[str, object]:
         scores = table.scores(d, scaling)  # (N, K)
         counts, edges = np.histogram(to_numpy(scores).ravel(), bins=bins, density=True)
         color = SCALING_COLORS[scaling]
@@ -210,27 +214,100 @@ def build_score_scaling_view(table: ScalingTable | None = None, bins: int = 40) 
         ax_hist.set_ylim(0, 1.1 * counts.max())
         i = dims.index(d)
         stats = {name: float(values[i]) for name, values in table.stats[scaling].items()}
-        ax_hist.set_title(f"Var(s) = {stats['variance']:.3g}")
+        ax_hist.set_title(f"Var(s) = {stats['variance']:.3g}", fontsize=10)
         weights = torch.sort(torch.softmax(scores[0], dim=-1), descending=True).values  # (K,)
         for bar, w in zip(bars, to_numpy(weights), strict=True):
             bar.set_height(float(w))
             bar.set_color(color)
-        ax_bar.set_title(f"one query: max weight {float(weights[0]):.2f}")
+        ax_bar.set_title(f"one query: max weight {float(weights[0]):.2f}", fontsize=10)
         max_line.set_ydata(table.stats[scaling]["max_weight"])
         grad_line.set_ydata(table.stats[scaling]["grad_norm"])
-        max_line.set_color(color)
-        grad_line.set_color(color)
-        ax_curve.legend(loc="upper left", fontsize=8)  # redrawn so the swatches take the colour
+        for artist in (max_line, grad_line, *legend.get_lines()):
+            artist.set_color(color)
         marker.set_xdata([d, d])
         ax_curve.set_title(
             f"entropy {stats['entropy']:.2f} nats (uniform: ln {num_keys} = "
             f"{math.log(num_keys):.2f})",
-            fontsize=9,
+            fontsize=10,
         )
-        view.state = {"d": d, "scaling": scaling, "weights": weights, **stats}
-        live.redraw()
+        return {"d": d, "scaling": scaling, "weights": weights, **stats}
 
-    d_slider.observe(update, names="value")
-    scaling_buttons.observe(update, names="value")
-    update()
+    animated = [hist, ax_hist.xaxis, ax_hist.title, *bars, ax_bar.title, marker]
+    return update, [*animated, ax_curve.title]
+
+
+def build_score_scaling_view(table: ScalingTable | None = None, bins: int = 40) -> View:
+    """A slider over d and a choice of scaling, drawing the panels of :func:`draw_score_scaling`.
+
+    ``view.state`` holds the numbers of the last redraw.
+
+    Taught in chapters/03_scoring_functions.ipynb.
+    """
+    table = scaling_table() if table is None else table
+    dims = table.dims
+    d_slider = widgets.SelectionSlider(
+        options=list(dims), value=dims[len(dims) // 2], description="d", continuous_update=True
+    )
+    scaling_buttons = widgets.ToggleButtons(
+        options=list(SCALINGS), value="none", description="scaling"
+    )
+    live = LiveFigure(figsize=(10.0, 3.2), dpi=96)
+    update_panels, animated = draw_score_scaling(live.figure, table, bins)
+    live.animate(*animated)
+    view = View({"d": d_slider, "scaling": scaling_buttons}, live)
+
+    def update() -> None:
+        view.state = update_panels(d_slider.value, scaling_buttons.value)
+
+    def new_scaling(_change: object) -> None:
+        live.invalidate()  # the curves and their legend change colour: draw everything
+        live.redraw(update)
+
+    d_slider.observe(lambda _change: live.redraw(update), names="value")
+    scaling_buttons.observe(new_scaling, names="value")
+    live.redraw(update)
     return view
+
+
+#: the query/key sizes of the static twin: about four per octave from 1 to 1024
+TWIN_DIMENSIONS: tuple[int, ...] = (
+    1,
+    2,
+    3,
+    4,
+    6,
+    8,
+    12,
+    16,
+    24,
+    32,
+    48,
+    64,
+    96,
+    128,
+    192,
+    256,
+    384,
+    512,
+    768,
+    1024,
+)
+
+
+def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
+    """The site's static twin: (label, 20 sizes d from 1 to 1024, draw one frame).
+
+    Each frame is the live view's panels for unscaled scores (the chapter's table:
+    512 queries, 16 keys, seed 0), with the right panel under the other two.
+
+    Taught in chapters/03_scoring_functions.ipynb.
+    """
+    table = scaling_table(TWIN_DIMENSIONS, num_queries=512, num_keys=16, seed=0)
+
+    def frame(d: float) -> Figure:
+        figure = Figure(figsize=(7.2, 5.4), dpi=100, layout="constrained")
+        update, _ = draw_score_scaling(figure, table, stacked=True)
+        update(int(round(d)), "none")
+        return figure
+
+    return "d (unscaled scores q·k)", [float(d) for d in TWIN_DIMENSIONS], frame

@@ -1,4 +1,11 @@
-"""Static twins of the interactive views: a frame scrubber that needs no kernel.
+"""Static twins of the interactive views: frames that need no kernel.
+
+The course site builds them (``book/site_copy.py``) from each view module's
+``static_twin_frames()`` with :func:`build_twin` and :func:`twin_html`: a labelled range
+control that shows the parameter's value, over frames drawn when the site is built.
+
+The older helpers below (:func:`static_twin`, a ``to_jshtml`` scrubber made by moving a
+live view's control) stay for notebooks that still store a twin cell.
 
 On the course site (a static page) an ipywidgets slider cannot recompute anything.
 :func:`static_twin` moves one control of a :class:`~attention_course.views.live.View`
@@ -12,15 +19,19 @@ Shapes: F frames, each an (h, w, 4) RGBA image of the view's figure.
 
 from __future__ import annotations
 
+import html
 import io
+import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 
 from .live import LiveFigure, View
@@ -78,21 +89,13 @@ def capture_frames(
     widget = view.controls[control]
     start = widget.value
     frames = []
-    # the callbacks still update the figure; only the live PNG (not shown here) is skipped
-    view.live.redraw = _skip  # type: ignore[method-assign]
     try:
         for value in values:
-            widget.value = value
+            widget.value = value  # the view's own callback redraws (at once, from Python)
             frames.append(capture_frame(view.figure, dpi))
     finally:
-        del view.live.redraw  # back to LiveFigure.redraw
         widget.value = start
-        view.live.redraw()
     return frames
-
-
-def _skip() -> None:
-    """Stands in for ``LiveFigure.redraw`` while frames are captured."""
 
 
 def _label(control: str, value: object) -> str:
@@ -221,3 +224,150 @@ def static_twin(
     """
     frames = capture_frames(view, control, values, dpi)
     return HTML(scrubber(frames, [_label(label or control, v) for v in values], dpi))
+
+
+# --- The site's static twins, built from each view module's ``static_twin_frames()`` ---
+
+#: a twin needs at least this many frames
+MIN_FRAMES = 12
+
+
+@dataclass(frozen=True)
+class Twin:
+    """The frames of one static twin, ready to be written next to a page.
+
+    Args:
+        label: the parameter's name, shown next to the range control.
+        values: the parameter's value at each frame, (F,).
+        readouts: the text the control shows at each frame, (F,).
+        frames: each frame as PNG bytes, all of one size.
+        size: (width, height) of a frame in pixels.
+        min_text_px: the height of the smallest text in a frame, in pixels (font size at
+            the frame's resolution), for the legibility check of the browser tests.
+
+    Taught in chapters/02_nadaraya_watson.ipynb.
+    """
+
+    label: str
+    values: tuple[float, ...]
+    readouts: tuple[str, ...]
+    frames: tuple[bytes, ...]
+    size: tuple[int, int]
+    min_text_px: float
+
+
+def smallest_text_px(figure: Figure) -> float:
+    """The font size, in pixels at the figure's dpi, of its smallest visible text.
+
+    Call it after the figure was drawn (tick labels are filled in when drawn).
+
+    Taught in chapters/02_nadaraya_watson.ipynb.
+    """
+    sizes = [
+        t.get_fontsize()
+        for t in figure.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and t.get_figure(root=True) is figure
+    ]
+    if not sizes:
+        raise ValueError("figure: expected some text (titles, labels) in a twin's frame")
+    return min(sizes) * figure.dpi / 72
+
+
+def frame_png(figure: Figure) -> bytes:
+    """``figure`` as a small PNG: drawn at its own dpi, reduced to a 256-colour palette."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=figure.dpi)
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        palette = image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=0)
+    out = io.BytesIO()
+    palette.save(out, format="png", optimize=True)
+    return out.getvalue()
+
+
+def build_twin(module: object) -> Twin:
+    """Render the static twin of a view module from its ``static_twin_frames()``.
+
+    The module returns ``(label, values, draw)`` or ``(label, values, draw, readout)``:
+    the parameter's name, its values (at least :data:`MIN_FRAMES`), a function drawing
+    the figure for one value, and optionally one naming a value for the control
+    (default ``"label = value"``).
+
+    Raises:
+        ValueError: fewer than :data:`MIN_FRAMES` values, frames of different sizes, or
+            two neighbouring frames that look the same.
+
+    Taught in chapters/02_nadaraya_watson.ipynb.
+    """
+    name = getattr(module, "__name__", repr(module))
+    parts = module.static_twin_frames()  # type: ignore[attr-defined]
+    label, values, draw = parts[:3]
+    readout = parts[3] if len(parts) > 3 else (lambda v: f"{label} = {float(v):.3g}")
+    if len(values) < MIN_FRAMES:
+        raise ValueError(
+            f"{name}.static_twin_frames: expected at least {MIN_FRAMES} values, got {len(values)}"
+        )
+    frames, smallest, size = [], float("inf"), None
+    for value in values:
+        figure = draw(value)
+        png = frame_png(figure)  # drawn first: tick labels get their text when drawn
+        smallest = min(smallest, smallest_text_px(figure))
+        with Image.open(io.BytesIO(png)) as image:
+            if size is not None and image.size != size:
+                raise ValueError(f"{name}: frames of sizes {size} and {image.size}")
+            size = image.size
+        if frames and png == frames[-1]:
+            raise ValueError(f"{name}: the frames at {value!r} and before it are the same")
+        frames.append(png)
+    assert size is not None
+    return Twin(
+        str(label),
+        tuple(float(v) for v in values),
+        tuple(readout(v) for v in values),
+        tuple(frames),
+        size,
+        round(smallest, 2),
+    )
+
+
+def twin_html(twin: Twin, urls: Sequence[str], element_id: str, start: int | None = None) -> str:
+    """The HTML of a static twin: a labelled range control that shows the value, and the
+    frame for it. Plain HTML and a few lines of JavaScript: no kernel, no request off
+    the site (``urls`` are the frames' addresses relative to the page).
+
+    Taught in chapters/02_nadaraya_watson.ipynb.
+    """
+    if len(urls) != len(twin.frames):
+        raise ValueError(f"urls: expected one per frame ({len(twin.frames)}), got {len(urls)}")
+    if not re.fullmatch(r"[A-Za-z][\w-]*", element_id):
+        raise ValueError(f"element_id: expected an HTML id, got {element_id!r}")
+    last = len(urls) - 1
+    index = last // 2 if start is None else start
+    width, height = twin.size
+    readout = html.escape(twin.readouts[index])
+    return f"""<div class="static-twin" id="{element_id}" data-min-text-px="{twin.min_text_px}">
+<div class="static-twin-control">
+<label for="{element_id}-range">{html.escape(twin.label)}</label>
+<input type="range" id="{element_id}-range" min="0" max="{last}" step="1" value="{index}" \
+aria-valuetext="{readout}">
+<output for="{element_id}-range">{readout}</output>
+</div>
+<img class="static-twin-frame" src="{html.escape(urls[index])}" width="{width}" \
+height="{height}" alt="the view at {readout}">
+<p class="static-twin-note">A static copy of the live view: {len(urls)} frames drawn when \
+this page was built. Open the notebook to move the real controls.</p>
+<script>
+(function () {{
+  var urls = {json.dumps(list(urls))}, readouts = {json.dumps(list(twin.readouts))};
+  var root = document.getElementById("{element_id}");
+  var input = root.querySelector("input"), out = root.querySelector("output");
+  var img = root.querySelector("img");
+  input.addEventListener("input", function () {{
+    var i = Number(input.value);
+    img.src = urls[i]; img.alt = "the view at " + readouts[i];
+    out.textContent = readouts[i]; input.setAttribute("aria-valuetext", readouts[i]);
+  }});
+  urls.forEach(function (u) {{ new Image().src = u; }});  // fetch every frame once
+}})();
+</script>
+</div>"""
