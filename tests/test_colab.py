@@ -7,6 +7,7 @@ imported at kernel start-up, every chapter executed).
 import contextlib
 import importlib.util
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -140,3 +141,13 @@ def test_every_chapter_opens_with_the_current_colab_cell(path):
         f"{path.name}: no current Colab cell first: run python tools/colab.py {path}"
     )
     assert code[0].outputs == [], "the Colab cell prints nothing outside Colab"
+
+
+def test_readme_colab_links_open_this_repository():
+    readme = (ROOT / "README.md").read_text()
+    slug = colab.repository_url().removeprefix("https://github.com/")
+    links = re.findall(r"https://colab\.research\.google\.com/github/([^)\s]+)", readme)
+    assert links, "README.md: no Open in Colab link"
+    for link in links:
+        assert link.startswith(f"{slug}/blob/main/chapters/"), link
+        assert (ROOT / link.split("/blob/main/", 1)[1]).exists(), link

@@ -12,7 +12,9 @@
 #    anywhere else (no Colab), from a folder with no requirements.txt beside it.
 #
 # Usage: bash tools/colab_check.sh [python3.11]   (default: the oldest supported Python)
-# The venv (.compat/floor) is deleted afterwards unless COMPAT_KEEP=1.
+# The venv (.compat/floor) is deleted afterwards unless COMPAT_KEEP=1; with COMPAT_KEEP=1
+# COMPAT_REUSE=1 reuses a kept one (this package and d2l are uninstalled first).
+# Every chapter runs even when one fails; the failures are listed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,11 +28,16 @@ cleanup() {
 trap cleanup EXIT
 step() { echo "=== colab_check: $*"; }
 
-step "fresh venv $VENV ($("$PYTHON" --version 2>&1)), the floor versions"
-rm -rf "$VENV"
-"$PYTHON" -m venv "$VENV"
 PY=$ROOT/$VENV/bin/python
-"$PY" -m pip install --quiet --upgrade pip
+export PYDEVD_DISABLE_FILE_VALIDATION=1  # old ipykernel's debugger warnings at each start
+reuse=0
+if [ "${COMPAT_REUSE:-0}" = 1 ] && [ -x "$PY" ]; then reuse=1; fi
+if [ $reuse = 0 ]; then
+  step "fresh venv $VENV ($("$PYTHON" --version 2>&1)), the floor versions"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$PY" -m pip install --quiet --upgrade pip
+fi
 # a copy of the working tree (tracked and unignored files): pip builds in its source
 # folder, and a build inside the repository would leave metadata beside src/
 mkdir "$work/repo"
@@ -39,8 +46,10 @@ git ls-files -z --cached --others --exclude-standard \
 "$PY" "$ROOT/tools/deps.py" floor > "$work/floor.txt"
 start=$SECONDS
 # Colab's preinstalled set: the package's dependencies at the floor, not the package
-"$PY" -m pip install --quiet -c "$work/floor.txt" "$work/repo[test]"
-"$PY" -m pip uninstall --quiet --yes attention-course
+if [ $reuse = 0 ]; then
+  "$PY" -m pip install --quiet -c "$work/floor.txt" "$work/repo[test]"
+fi
+"$PY" -m pip uninstall --quiet --yes attention-course d2l 2>/dev/null || true
 echo "installed in $((SECONDS - start)) s:" \
   "$("$PY" -m pip list --format=freeze 2>/dev/null \
      | grep -iE '^(torch|torchvision|numpy|matplotlib|ipywidgets|ipython|ipykernel|pandas|jupyterlab)==' \
@@ -61,9 +70,17 @@ for nb in "$work"/colab/*.ipynb; do
   grep -q "git+$url" "$nb" || { echo "no Colab cell installing git+$url in $nb" >&2; exit 1; }
   sed -i "s#git+$url#$work/repo#" "$nb"
 done
+failed=()
+run_chapters() {  # execute each notebook given, recording failures under label $1
+  local label=$1 nb
+  shift
+  for nb in "$@"; do
+    "$PY" tools/notebooks.py execute "$nb" || failed+=("$label: $(basename "$nb")")
+  done
+}
 start=$SECONDS
 PYTHONPATH="$work/fake" IPYTHONDIR="$work/ipython" JUPYTER_DATA_DIR="$work/jupyter" \
-  "$PY" tools/notebooks.py execute "$work"/colab/*.ipynb
+  run_chapters Colab-style "$work"/colab/*.ipynb
 echo "Colab-style chapters ran in $((SECONDS - start)) s"
 "$PY" -m pip list --format=freeze > "$work/after.txt"
 added=$(diff "$work/before.txt" "$work/after.txt" | sed -n 's/^> //p' | sed 's/==.*//' | sort | tr '\n' ' ')
@@ -77,13 +94,19 @@ fi
 
 step "floor: the unit tests"
 start=$SECONDS
-"$PY" -m pytest tests -q -n 2 -p no:cacheprovider --ignore=tests/browser
-echo "unit tests passed in $((SECONDS - start)) s"
+"$PY" -m pytest tests -q -n 2 -p no:cacheprovider --ignore=tests/browser \
+  || failed+=("floor: unit tests")
+echo "unit tests ran in $((SECONDS - start)) s"
 
 step "floor: every chapter, outside Colab, with no requirements.txt beside it"
 mkdir "$work/floor"
 cp chapters/*.ipynb "$work/floor/"
 start=$SECONDS
-JUPYTER_DATA_DIR="$work/jupyter" "$PY" tools/notebooks.py execute "$work"/floor/*.ipynb
+JUPYTER_DATA_DIR="$work/jupyter" run_chapters floor "$work"/floor/*.ipynb
 echo "floor chapters ran in $((SECONDS - start)) s"
+if [ ${#failed[@]} -gt 0 ]; then
+  step "FAIL: these chapters raised an error:"
+  printf '  %s\n' "${failed[@]}"
+  exit 1
+fi
 step "PASS (floor and Colab-style)"

@@ -33,16 +33,17 @@ def install_without_deps() -> list[str]:
 
 
 def floor_constraints() -> list[str]:
-    """``name==oldest`` for every runtime dependency (each declares a ``>=`` floor)."""
-    from packaging.requirements import Requirement
+    """``name==oldest`` for every runtime dependency (each declares a ``>=`` floor).
 
+    Parsed without ``packaging``: it runs in a fresh venv that has only pip.
+    """
     lines = []
     for text in _pyproject()["project"]["dependencies"]:
-        req = Requirement(text)
-        lows = [s.version for s in req.specifier if s.operator == ">="]
+        name = re.match(r"[A-Za-z0-9._-]+", text).group(0)
+        lows = re.findall(r">=\s*([0-9][0-9A-Za-z.]*)", text)
         if len(lows) != 1:
             raise ValueError(f"{text!r}: every runtime dependency needs exactly one >= floor")
-        lines.append(f"{req.name}=={lows[0]}")
+        lines.append(f"{name}=={lows[0]}")
     return lines
 
 
