@@ -42,6 +42,12 @@ def test_measured_memory_equals_a_direct_count(measured):
     assert all(r.seconds > 0 for r in runs + references)
 
 
+def test_measuring_restores_the_thread_count():
+    before = torch.get_num_threads()
+    runs, _ = measure_block_sizes(16, (4,), heads=1, head_dim=4, repeats=1, threads=1)
+    assert torch.get_num_threads() == before and runs[0].block_size == 4
+
+
 def test_block_state_picks_the_nearest_on_a_log_scale(measured):
     runs, _ = measured
     assert block_state(runs, 1)["index"] == 0

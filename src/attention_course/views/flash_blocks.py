@@ -62,14 +62,18 @@ def measure_block_sizes(
     heads: int = 2,
     head_dim: int = 32,
     repeats: int = 2,
+    threads: int | None = 1,
     seed: int = 0,
 ) -> tuple[list[BlockRun], list[BlockRun]]:
     """Measure ``flash_attention`` at each block size, and the naive and fused references.
 
     Peak memory is :func:`attention_course.cost.measure_allocations` (exact, the same on
-    every run); time is the fastest of ``repeats`` calls after one warm-up (noisy). The
-    naive reference is the package's ``DotProductAttention``, which returns its weights.
-    Everything runs forward only, under ``torch.no_grad()``.
+    every run); its call also warms up, then time is the fastest of ``repeats`` calls
+    (noisy). The naive reference is the package's ``DotProductAttention``, which returns
+    its weights. Everything runs forward only, under ``torch.no_grad()``, on ``threads``
+    threads (default one; ``None`` keeps PyTorch's setting), restored afterwards: small
+    blocks mean many tiny operations, and on a shared machine several threads per tiny
+    operation mostly wait on each other.
 
     Returns:
         ``(runs, references)``: one :class:`BlockRun` per block size, in the given order,
@@ -91,11 +95,17 @@ def measure_block_sizes(
         ("fused SDPA", 0, functools.partial(F.scaled_dot_product_attention, q, k, v)),
     ]
     measured = []
-    with torch.no_grad():
-        for label, block, fn in calls:
-            peak = measure_allocations(fn).peak_bytes
-            seconds = min(time_call(fn, repeats=repeats, warmup=1))
-            measured.append(BlockRun(label, block, peak, max(seconds, 1e-9)))
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        with torch.no_grad():
+            for label, block, fn in calls:
+                peak = measure_allocations(fn).peak_bytes  # also the warm-up call
+                seconds = min(time_call(fn, repeats=repeats, warmup=0))
+                measured.append(BlockRun(label, block, peak, max(seconds, 1e-9)))
+    finally:
+        torch.set_num_threads(before)
     return measured[: len(block_sizes)], measured[len(block_sizes) :]
 
 
