@@ -169,8 +169,10 @@ class DotProductAttention(ScoredAttention):
         require_same_size(
             "queries.shape[-1] (query size)", d, "keys.shape[-1] (key size)", keys.shape[-1]
         )
-        # a(q, k) = q . k / sqrt(d)
-        return queries @ keys.transpose(-2, -1) / math.sqrt(d)  # (B, Q, d) @ (B, d, K) -> (B, Q, K)
+        # a(q, k) = q . k / sqrt(d) = (q / sqrt(d)) . k: scaling the queries first touches
+        # Q x d numbers instead of Q x K (what nn.MultiheadAttention does too)
+        # (B, Q, d) @ (B, d, K) -> (B, Q, K)
+        return (queries / math.sqrt(d)) @ keys.transpose(-2, -1)
 
     def fused(
         self,
