@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +49,11 @@ _TORCH_DIR = Path(torch.__file__).resolve().parent
 
 
 # ================================================================ running student code
+def _fail(message: str) -> NoReturn:
+    """Stop the check: an AssertionError whose message says it all (no chained error)."""
+    raise AssertionError(message) from None  # the one line of this file a student sees
+
+
 def _student_line(error: BaseException) -> str:
     """' (in f, line 3: `code`)' for the innermost frame that is the student's own code."""
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
@@ -77,19 +82,19 @@ def _call(
             signature.bind(*args, **kwargs)
         except TypeError as error:
             name = getattr(fn, "__name__", type(fn).__name__)
-            raise AssertionError(
+            _fail(
                 f"{check}: expected {expected}; yours is {name}{signature}, "
                 f"which cannot be called that way ({error})."
-            ) from None
+            )
     try:
         return fn(*args, **kwargs)
     except AssertionError:
         raise
     except NotImplementedError as error:
-        raise AssertionError(
+        _fail(
             f"{check}, case '{case}': your code still raises NotImplementedError({error})"
             f"{_student_line(error)}: replace the stub's body with your solution."
-        ) from None
+        )
     except Exception as error:  # noqa: BLE001 - any failure of the student's code
         hint = ""
         if "view size is not compatible" in str(error):
@@ -97,10 +102,10 @@ def _call(
                 " A transpose makes a tensor non-contiguous, and .view() cannot reshape it: "
                 "use .reshape(...) (or .contiguous().view(...))."
             )
-        raise AssertionError(
+        _fail(
             f"{check}, case '{case}': your code raised {type(error).__name__}: {error}"
             f"{_student_line(error)}.{hint}"
-        ) from None
+        )
 
 
 @contextmanager
@@ -113,7 +118,7 @@ def _no_writes(check: str, case: str, **inputs: Tensor | None) -> Iterator[None]
         now = inputs[name]
         assert now is not None
         if now.shape != original.shape or not torch.equal(now, original):
-            raise AssertionError(
+            _fail(
                 f"{check}, case '{case}': your code wrote into its input `{name}` (for "
                 f"example `{name}[~mask] = -1e6`, or an in-place method such as "
                 f"`.masked_fill_()` or `.div_()` on it or on a view of it). Work on a new "
@@ -194,9 +199,7 @@ def _compare(
     __tracebackhide__ = True
     where = f"{check}, case '{case}'"
     if not isinstance(got, Tensor):
-        raise AssertionError(
-            f"{where}: expected the {what} as a torch.Tensor, got {type(got).__name__}"
-        )
+        _fail(f"{where}: expected the {what} as a torch.Tensor, got {type(got).__name__}")
     history = {} if history is None else history
     passed = _close(got, expected, atol, rtol)
     matches = []
@@ -218,22 +221,23 @@ def _compare(
     for hint in hints:
         message = hint(got)
         if message:
-            raise AssertionError(f"{where}: {message}")
-    for _, message in matches:  # explains this case only
-        raise AssertionError(f"{where}: likely mistake: {message}")
+            _fail(f"{where}: {message}")
+    for inconsistent, message in matches:  # explains this case only
+        if inconsistent:
+            _fail(f"{where}: likely mistake: {message}")
     if got.shape != expected.shape:
         permuted = sorted(got.shape) == sorted(expected.shape)
-        raise AssertionError(
+        _fail(
             f"{where}: expected {what} of shape {tuple(expected.shape)}, got "
             f"{tuple(got.shape)}" + (" (the same sizes, in the wrong order)" if permuted else "")
         )
     if torch.isnan(got).any():
         index = [int(i) for i in torch.nonzero(torch.isnan(got))[0]]
-        raise AssertionError(
+        _fail(
             f"{where}: the {what} contains NaN (first at {_where(index, axes)}); "
             f"look for 0/0, inf - inf or 0 * inf."
         )
-    raise AssertionError(
+    _fail(
         f"{where}: the {what} differs from the reference "
         f"({_largest_difference(got, expected, axes)})"
     )
@@ -259,7 +263,7 @@ def _output_and_weights(check: str, case: str, result: Any, owner: Any) -> tuple
     if isinstance(result, tuple | list):
         if len(result) == 2:
             return result[0], result[1]
-        raise AssertionError(
+        _fail(
             f"{check}, case '{case}': expected `(output, weights)`, got a "
             f"{type(result).__name__} of {len(result)} items."
         )
@@ -267,7 +271,7 @@ def _output_and_weights(check: str, case: str, result: Any, owner: Any) -> tuple
     if isinstance(result, Tensor) and stored is not None:
         return result, stored
     shape = f" of shape {tuple(result.shape)}" if isinstance(result, Tensor) else ""
-    raise AssertionError(
+    _fail(
         f"{check}, case '{case}': expected `(output, weights)`, got only one "
         f"{type(result).__name__}{shape}. Return both, e.g. `return weights @ values, weights`."
     )
@@ -344,7 +348,7 @@ def check_softmax(fn: Callable[..., Tensor]) -> None:
             with _no_writes(name, case, x=arg), spy:
                 got = _call(name, case, fn, signature, arg, temperature=t, dim=dim)
             if spy.called:
-                raise AssertionError(
+                _fail(
                     f"{name}, case '{case}': your function calls torch's {spy.called[0]}; the "
                     "exercise asks you to build it: e = torch.exp(z - z.amax(dim, keepdim=True)), "
                     "then e / e.sum(dim, keepdim=True)."
@@ -404,12 +408,12 @@ def check_softmax(fn: Callable[..., Tensor]) -> None:
             except ValueError:
                 continue
             except Exception as error:  # noqa: BLE001 - the student's code
-                raise AssertionError(
+                _fail(
                     f"{name}, case '{case}': expected ValueError, got {type(error).__name__}: "
                     f"{error}{_student_line(error)}. Check `if temperature <= 0: raise "
                     f"ValueError(...)` first."
-                ) from None
-            raise AssertionError(
+                )
+            _fail(
                 f"{name}, case '{case}': expected ValueError (a temperature must be > 0), "
                 "but nothing was raised."
             )
@@ -829,7 +833,7 @@ def check_split_merge_heads(
                     name, case + " (split)", split_fn, "my_split_heads(X, num_heads)", arg, H
                 )
             if isinstance(got, Tensor) and tuple(got.shape) == (B * H, T, D // H):
-                raise AssertionError(
+                _fail(
                     f"{name}, case '{case} (split)': got shape {tuple(got.shape)} = (B*H, T, Dh), "
                     f"as d2l's transpose_qkv; split_heads keeps the heads on their own axis: "
                     f"(B, H, T, Dh) = {tuple(expected.shape)}."
@@ -975,16 +979,14 @@ def check_multihead_attention(cls: Callable[..., nn.Module]) -> None:
             0.0,
         )
         if not isinstance(student, nn.Module):
-            raise AssertionError(
-                f"{name}: expected an nn.Module subclass, got a {type(student).__name__}"
-            )
+            _fail(f"{name}: expected an nn.Module subclass, got a {type(student).__name__}")
         student.eval()
         q = torch.randn(2, 3, num_hiddens, generator=g)
         kv = torch.randn(2, 5, num_hiddens, generator=g)
         layers = ("W_q", "W_k", "W_v", "W_o")
         missing = [a for a in layers if not isinstance(getattr(student, a, None), nn.Linear)]
         if missing:
-            raise AssertionError(
+            _fail(
                 f"{name}: expected nn.Linear attributes {', '.join(layers)}, "
                 f"missing {', '.join(missing)}"
             )
@@ -995,7 +997,7 @@ def check_multihead_attention(cls: Callable[..., nn.Module]) -> None:
         for attr in layers:
             mine, theirs = getattr(student, attr), getattr(ref, attr)
             if mine.weight.shape != theirs.weight.shape:
-                raise AssertionError(
+                _fail(
                     f"{name}: {attr}.weight has shape "
                     f"{tuple(mine.weight.shape)}, expected "
                     f"{tuple(theirs.weight.shape)}"
@@ -1223,7 +1225,7 @@ def check_attention_entropy(fn: Callable[..., Tensor]) -> None:
                 history=history,
             )
             if case.startswith("one-hot") and not torch.all(got == 0):  # the exercise: exactly 0
-                raise AssertionError(
+                _fail(
                     f"{name}, case '{case}': a one-hot row must give exactly 0, got up to "
                     f"{got.abs().max().item():.3g}: is there an epsilon inside the log? The "
                     "exercise asks for none: torch.where(p > 0, p, 1) inside the log."
@@ -1235,11 +1237,9 @@ def check_attention_entropy(fn: Callable[..., Tensor]) -> None:
             try:
                 out.sum().backward()
             except Exception as error:  # noqa: BLE001 - the student's graph
-                raise AssertionError(
-                    f"{name}, case '{case}': backward() failed: {type(error).__name__}: {error}"
-                ) from None
+                _fail(f"{name}, case '{case}': backward() failed: {type(error).__name__}: {error}")
         if w.grad is None or not torch.isfinite(w.grad).all():
-            raise AssertionError(
+            _fail(
                 f"{name}, case '{case}': the gradient is not "
                 f"finite ({w.grad}); p * log(p) at p = 0 gives 0 * -inf. Use "
                 "torch.where(p > 0, p, 1) inside the log."
