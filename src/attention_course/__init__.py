@@ -14,6 +14,7 @@ combine with AND (see ``masking``).
 
 from . import checks
 from .cross_attention import CrossAttention
+from .flash import flash_attention
 from .kernel_regression import KERNELS, NWKernelRegression, nadaraya_watson
 from .kv_cache import KVCache
 from .masking import causal_mask, masked_softmax, sequence_mask
@@ -36,6 +37,7 @@ __all__ = [
     "causal_mask",
     "checks",
     "entropy_penalty",
+    "flash_attention",
     "masked_softmax",
     "merge_heads",
     "nadaraya_watson",
