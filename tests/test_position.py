@@ -60,12 +60,14 @@ def test_float64_table_equals_the_formula_entry_by_entry():
 def test_table_arguments_are_checked():
     with pytest.raises(ValueError, match=r"num_hiddens: expected an even number.*got 7"):
         sinusoidal_encoding(10, 7)
-    with pytest.raises(ValueError, match="num_steps: expected an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="num_steps: expected a positive int, got 0"):
         sinusoidal_encoding(0, 8)
-    with pytest.raises(TypeError, match="num_steps: expected an int, got float"):
+    with pytest.raises(ValueError, match="num_steps: expected a positive int, got float"):
         sinusoidal_encoding(10.0, 8)
-    with pytest.raises(TypeError, match="num_hiddens: expected an int, got bool"):
+    with pytest.raises(ValueError, match="num_hiddens: expected an int, got bool"):
         sinusoidal_encoding(10, True)
+    with pytest.raises(ValueError, match="num_hiddens: expected an int >= 2, got 0"):
+        sinusoidal_encoding(10, 0)
     with pytest.raises(TypeError, match="dtype"):
         sinusoidal_encoding(10, 8, dtype=torch.int64)
     # numpy ints and 0-d integer tensors are ints
@@ -104,8 +106,9 @@ def test_shift_matrices_compose_and_accept_int_like():
     torch.testing.assert_close(shift_matrix(-2, 8), shift_matrix(2, 8).T)
     assert torch.equal(shift_matrix(np.int64(3), 8), shift_matrix(3, 8))
     assert shift_matrix(1, 4, dtype=torch.float32).dtype == torch.float32
-    with pytest.raises(TypeError, match="offset"):
+    with pytest.raises(ValueError, match="offset: expected an int, got float"):
         shift_matrix(1.5, 8)
+    assert torch.equal(shift_matrix(torch.tensor(-2), 8), shift_matrix(-2, 8))
     with pytest.raises(ValueError, match="num_hiddens"):
         shift_matrix(1, 5)
 
@@ -147,9 +150,9 @@ def test_module_errors_name_the_argument():
         layer(torch.zeros(5, 8))
     with pytest.raises(ValueError, match="num_hiddens: expected an even number"):
         PositionalEncoding(9)
-    with pytest.raises(ValueError, match="dropout"):
+    with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\), got 1.0"):
         PositionalEncoding(8, dropout=1.0)
-    with pytest.raises(ValueError, match="max_len: expected an int >= 1"):
+    with pytest.raises(ValueError, match="max_len: expected a positive int, got 0"):
         PositionalEncoding(8, max_len=0)
     assert PositionalEncoding(np.int64(8), max_len=torch.tensor(4)).P.shape == (1, 4, 8)
 

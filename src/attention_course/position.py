@@ -19,15 +19,16 @@ Shapes: B batch, T tokens (positions), D features (``num_hiddens``), Dh head dim
 
 from __future__ import annotations
 
-import operator
-
 import torch
 from torch import Tensor, nn
 
 from ._validation import (
     require_floating,
+    require_int,
     require_ndim,
     require_positive,
+    require_positive_int,
+    require_probability,
     require_same_size,
     require_tensor,
 )
@@ -41,21 +42,8 @@ __all__ = [
 ]
 
 
-def _require_int(name: str, value: object, low: int) -> int:
-    """``value`` as an int >= ``low``; Python and numpy ints and 0-d integer tensors pass."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name}: expected an int, got bool {value!r}")
-    try:
-        number = operator.index(value)  # int, numpy integer, 0-d integer tensor
-    except TypeError:
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}") from None
-    if number < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {number}")
-    return number
-
-
 def _require_even(name: str, value: object) -> int:
-    number = _require_int(name, value, 2)
+    number = require_int(name, value, low=2)
     if number % 2:
         raise ValueError(
             f"{name}: expected an even number (features come in (sin, cos) pairs), got {number}"
@@ -120,7 +108,7 @@ def sinusoidal_encoding(
 
     Taught in chapters/08_order_and_position.ipynb.
     """
-    num_steps = _require_int("num_steps", num_steps, 1)
+    num_steps = require_positive_int("num_steps", num_steps)
     num_hiddens = _require_even("num_hiddens", num_hiddens)
     if not dtype.is_floating_point:
         raise TypeError(f"dtype: expected a floating-point dtype, got {dtype}")
@@ -157,12 +145,7 @@ def shift_matrix(offset: int, num_hiddens: int, *, dtype: torch.dtype = torch.fl
 
     Taught in chapters/08_order_and_position.ipynb.
     """
-    if isinstance(offset, bool):
-        raise TypeError(f"offset: expected an int, got bool {offset!r}")
-    try:
-        offset = operator.index(offset)
-    except TypeError:
-        raise TypeError(f"offset: expected an int, got {type(offset).__name__}") from None
+    offset = require_int("offset", offset)
     angles = offset * position_frequencies(num_hiddens, dtype=torch.float64)  # k w_i: (d/2,)
     cos, sin = torch.cos(angles), torch.sin(angles)  # (d/2,)
     blocks = torch.stack((torch.stack((cos, sin), -1), torch.stack((-sin, cos), -1)), -2)
@@ -261,12 +244,8 @@ class PositionalEncoding(nn.Module):
     def __init__(self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000) -> None:
         super().__init__()
         self.num_hiddens = _require_even("num_hiddens", num_hiddens)
-        self.max_len = _require_int("max_len", max_len, 1)
-        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
-            raise TypeError(f"dropout: expected a number in [0, 1), got {dropout!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
-        self.dropout = nn.Dropout(dropout)
+        self.max_len = require_positive_int("max_len", max_len)
+        self.dropout = nn.Dropout(require_probability("dropout", dropout))
         table = sinusoidal_encoding(self.max_len, self.num_hiddens)  # (max_len, D)
         self.register_buffer("P", table.unsqueeze(0), persistent=False)  # (1, max_len, D)
 

@@ -30,7 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .._validation import require_ndim, require_tensor
+from .._validation import require_int, require_ndim, require_positive_int, require_tensor
 from ..plotting import OKABE_ITO
 from ..position import apply_rotary, position_frequencies, sinusoidal_encoding
 from .live import LiveFigure, View
@@ -75,8 +75,9 @@ def pair_similarity(offsets: Tensor, num_hiddens: int, index: int) -> Tensor:
     """
     k = _offsets(offsets)
     omega = position_frequencies(num_hiddens)  # (d/2,)
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(omega):
-        raise ValueError(f"index: expected a pair index in [0, {len(omega)}), got {index!r}")
+    index = require_int("index", index, low=0)
+    if index >= len(omega):
+        raise ValueError(f"index: expected a pair index in [0, {len(omega)}), got {index}")
     return torch.cos(k * omega[index])  # (K,)
 
 
@@ -140,8 +141,7 @@ def similarity_table(
 
     Taught in chapters/08_order_and_position.ipynb.
     """
-    if isinstance(max_offset, bool) or not isinstance(max_offset, int) or max_offset < 1:
-        raise ValueError(f"max_offset: expected a positive int, got {max_offset!r}")
+    max_offset = require_positive_int("max_offset", max_offset)
     offsets = torch.arange(max_offset + 1)  # (K,)
     g = torch.Generator().manual_seed(seed)
     q, k = torch.randn(2, num_hiddens, generator=g, dtype=torch.float64)  # (d,) each
