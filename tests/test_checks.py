@@ -664,6 +664,27 @@ def nw_module(queries, keys, values, bandwidth=1.0):
     return NWKernelRegression(w_init=1 / bandwidth)(queries, keys, values)
 
 
+def nw_unsqueeze(queries, keys, values, bandwidth=1.0):
+    w = torch.softmax(-((queries.unsqueeze(1) - keys) ** 2) / (2 * bandwidth**2), dim=1)
+    return w @ values, w
+
+
+def dpa_bmm_d2l_fill(queries, keys, values, valid_lens=None):
+    """d2l's recipe (bmm, -1e6 fill) on a copy: right when no row is fully masked."""
+    scores = torch.bmm(queries, keys.transpose(1, 2)) / keys.shape[-1] ** 0.5
+    if valid_lens is not None:
+        scores = scores.masked_fill(~keep_of(scores, valid_lens), -1e6)
+    w = F.softmax(scores, dim=-1)
+    return torch.bmm(w, values), w
+
+
+def ms_where_inf_nan_to_num_twice(X, valid_lens=None):
+    keep = keep_of(X, valid_lens)
+    scores = torch.where(keep, X, float("-inf"))
+    w = torch.exp(scores - scores.amax(-1, keepdim=True).nan_to_num(0.0, neginf=0.0))
+    return (w / w.sum(-1, keepdim=True)).nan_to_num(0.0)
+
+
 def nw_bug(kind):
     def fn(queries, keys, values, bandwidth=1.0):
         d = queries[:, None] - keys[None, :]
@@ -765,6 +786,21 @@ BUGS = [
     (check_dot_product_attention, dpa_bug("weights-T"), "transposed"),
     (check_dot_product_attention, dpa_bug("scores-as-weights"), "before the softmax"),
     (check_dot_product_attention, dpa_in_place, "wrote into its input `queries`"),
+    (
+        check_dot_product_attention,
+        lambda q, k, v, vl=None: dpa(q, k, v, vl)[::-1],
+        r"\(weights, output\)",
+    ),
+    (
+        check_nadaraya_watson,
+        lambda q, k, v, bandwidth=1.0: nadaraya_watson(q, k, v, bandwidth)[::-1],
+        r"\(weights, output\)",
+    ),
+    (
+        check_attention_entropy,
+        lambda w, dim=-1: -(w * torch.log(w)).nansum(dim),
+        "gradient is not finite",
+    ),
     (check_dot_product_attention, dpa_swapped, None),
     (check_dot_product_attention, lambda q, k, v, vl=None: dpa(q, k, v, vl)[0] + 1e-3, None),
     (
@@ -905,6 +941,9 @@ CORRECT = [
     (check_nadaraya_watson, nw_logsumexp),
     (check_nadaraya_watson, nw_d2l_style),
     (check_nadaraya_watson, nw_module),
+    (check_nadaraya_watson, nw_unsqueeze),
+    (check_dot_product_attention, dpa_bmm_d2l_fill),
+    (check_masked_softmax, ms_where_inf_nan_to_num_twice),
 ]
 
 

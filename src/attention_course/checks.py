@@ -277,6 +277,17 @@ def _output_and_weights(check: str, case: str, result: Any, owner: Any) -> tuple
     )
 
 
+def _not_swapped(check: str, case: str, got: Any, got_weights: Any, out: Tensor, w: Tensor) -> None:
+    """Fail with a clear message when ``(weights, output)`` came back instead."""
+    __tracebackhide__ = True
+    shapes = [x.shape if isinstance(x, Tensor) else None for x in (got, got_weights)]
+    if out.shape != w.shape and shapes == [w.shape, out.shape]:
+        _fail(
+            f"{check}, case '{case}': likely mistake: returned (weights, output); the order is "
+            "(output, weights)."
+        )
+
+
 # ================================================================ pieces of the references
 def _keep(scores: Tensor, valid_lens: Tensor | None) -> Tensor:
     """The package's keep-mask for ``scores`` (True = attend): where its weights are > 0."""
@@ -705,6 +716,7 @@ def check_dot_product_attention(fn: Callable[..., Any]) -> None:
                 result = _call(name, case, fn, signature, *args, lens)
             got, got_weights = _output_and_weights(name, case, result, fn)
             expected, weights = DotProductAttention()(q, k, v, valid_lens)
+            _not_swapped(name, case, got, got_weights, expected, weights)
 
             def variant(vl: Tensor | None = valid_lens, **how: Any) -> Callable[[], Tensor]:
                 return lambda: _attention_variant(q, k, v, vl, **how)[0]
@@ -1020,6 +1032,7 @@ def check_multihead_attention(cls: Callable[..., nn.Module]) -> None:
                 result = _call(name, case, student, forward, *args, lens)
             got, got_weights = _output_and_weights(name, case, result, student)
             expected, weights = ref(q, kv, kv, valid_lens)
+            _not_swapped(name, case, got, got_weights, expected, weights)
 
             def pieces(vl: Tensor | None = valid_lens, **how: Any) -> Callable[[], Tensor]:
                 return lambda: _mha_pieces(ref, q, kv, vl, **how)
@@ -1279,6 +1292,7 @@ def check_nadaraya_watson(fn: Callable[..., Any]) -> None:
                 result = _call(name, case, fn, signature, *args, bandwidth=sigma)
             got, got_weights = _output_and_weights(name, case, result, fn)
             expected, weights = nadaraya_watson(queries, keys, values, sigma)
+            _not_swapped(name, case, got, got_weights, expected, weights)
             _compare(
                 name,
                 case,
