@@ -269,3 +269,13 @@ def test_inputs_never_modified():
     layer(q, kv, kv, mask=mask, need_weights=False)
     for t, c in zip((q, kv, mask), copies, strict=True):
         assert torch.equal(t, c)
+
+
+def test_need_weights_false_fully_masked_row_has_finite_gradients():
+    layer = MultiHeadAttention(D, H)
+    q = randn(B, Q, D, seed=1, dtype=torch.float32).requires_grad_()
+    kv = randn(B, K, D, seed=2, dtype=torch.float32).requires_grad_()
+    out, _ = layer(q, kv, kv, torch.tensor([0, 2]), need_weights=False)
+    out.sum().backward()
+    for t in (q, kv, layer.W_q.weight, layer.W_k.weight):
+        assert torch.isfinite(t.grad).all(), "a query with nothing to attend to must not give NaN"

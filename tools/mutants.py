@@ -77,7 +77,6 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "dropped = weights",
         "test_attention_core.py",
     ),
-    ("scoring.py", "attn_mask=keep | ~has_key", "attn_mask=keep", "test_attention_core.py"),
     ("scoring.py", "return out.masked_fill(~has_key, 0.0)", "return out", "test_attention_core.py"),
     # multihead: heads, grouped key-value heads, masks shared over heads
     (

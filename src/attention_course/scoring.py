@@ -200,8 +200,9 @@ class DotProductAttention(ScoredAttention):
         keep = combine_masks((*queries.shape[:-1], K), valid_lens, mask, is_causal, queries.device)
         if keep is None:
             return F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p)
-        # A query with no key to attend to would come out NaN (0/0): let it see every key,
-        # then set its output to 0, as the weights path does (its weights row is all 0).
+        # A query with no key to attend to is 0/0: recent PyTorch returns 0 for it, some
+        # older releases NaN. Let it see every key, then set its output to 0 ourselves, as
+        # the weights path does (its weights row is all 0): the same on every version.
         has_key = keep.any(dim=-1, keepdim=True)  # (B, ..., Q, 1)
         out = F.scaled_dot_product_attention(
             queries, keys, values, attn_mask=keep | ~has_key, dropout_p=dropout_p
