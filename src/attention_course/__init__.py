@@ -20,6 +20,7 @@ from .kv_cache import KVCache
 from .masking import causal_mask, masked_softmax, sequence_mask
 from .multihead import MultiHeadAttention, merge_heads, split_heads
 from .plotting import OKABE_ITO, show_heatmaps
+from .position import PositionalEncoding, apply_rotary, sinusoidal_encoding
 from .regularization import attention_entropy, entropy_penalty
 from .scoring import AdditiveAttention, BilinearAttention, DotProductAttention
 
@@ -33,6 +34,8 @@ __all__ = [
     "KVCache",
     "MultiHeadAttention",
     "NWKernelRegression",
+    "PositionalEncoding",
+    "apply_rotary",
     "attention_entropy",
     "causal_mask",
     "checks",
@@ -43,6 +46,7 @@ __all__ = [
     "nadaraya_watson",
     "sequence_mask",
     "show_heatmaps",
+    "sinusoidal_encoding",
     "split_heads",
 ]
 __version__ = "0.1.0"
