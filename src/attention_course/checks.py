@@ -1286,6 +1286,11 @@ def check_nadaraya_watson(fn: Callable[..., Any]) -> None:
             return (torch.softmax(scores, dim=dim) * values).sum(-1)
 
         d = queries[:, None] - keys[None, :]  # (Q, N)
+
+        def width(wrong: float) -> Callable[[], Tensor]:
+            """A mistake in the width alone is the package's estimate at another width."""
+            return lambda: nadaraya_watson(queries, keys, values, wrong)[0]
+
         for case, sigma in cases:
             args = [queries.clone(), keys.clone(), values.clone()]
             with _no_writes(name, case, queries=args[0], keys=args[1], values=args[2]):
@@ -1307,22 +1312,22 @@ def check_nadaraya_watson(fn: Callable[..., Any]) -> None:
                     (
                         "the 1/2 is missing: the Gaussian kernel is exp(-(x - x_i)^2 / "
                         "(2 sigma^2)).",
-                        lambda s=sigma: pool(-(d**2) / s**2),
+                        width(sigma / math.sqrt(2)),
                     ),
                     (
                         "divided by sigma, not sigma squared.",
-                        lambda s=sigma: pool(-(d**2) / (2 * s)),
+                        width(math.sqrt(sigma)),
                     ),
                     (
                         "the bandwidth is squared twice (sigma^4 in the denominator): square it "
                         "once, 2 * sigma**2.",
-                        lambda s=sigma: pool(-(d**2) / (2 * s**4)),
+                        width(sigma**2),
                     ),
                     (
                         "the bandwidth multiplies the distance (as the learnable w of "
                         "NWKernelRegression, where sigma = 1/w); the score is "
                         "-((x - x_i) / sigma)^2 / 2.",
-                        lambda s=sigma: pool(-((d * s) ** 2) / 2),
+                        width(1 / sigma),
                     ),
                     (
                         "the sign is flipped: far points should get small weights, use "
