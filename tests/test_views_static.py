@@ -14,10 +14,12 @@ from attention_course.views import LiveFigure, View
 from attention_course.views.static import (
     LABEL_HEIGHT,
     MIN_FRAMES,
+    TEXT_FLOOR_PX,
     build_twin,
     capture_frame,
     capture_frames,
     label_view,
+    make_legible,
     offline,
     scrubber,
     smallest_text_px,
@@ -166,7 +168,8 @@ def test_build_twin_draws_one_distinct_frame_per_value():
     assert len(set(twin.frames)) == MIN_FRAMES, "every frame differs"
     frames = [imread(io.BytesIO(png)) for png in twin.frames]
     assert frames[0].shape[:2] == (75, 100)
-    assert twin.min_text_px == pytest.approx(9 * 50 / 72, abs=0.01)  # the tick labels
+    # the 9-pt tick labels (6.25 px at 50 dpi) are raised to the live view's smallest text
+    assert twin.min_text_px == pytest.approx(TEXT_FLOOR_PX, abs=0.01)
     custom = build_twin(LineTwin(readout=lambda v: f"steep {v:g}"))
     assert custom.readouts[2] == "steep 2"
 
@@ -201,3 +204,19 @@ def test_smallest_text_px_reads_the_fonts():
     figure.text(0.5, 0.5, "small", fontsize=7.2)
     figure.text(0.5, 0.9, "", fontsize=1)  # empty: not shown
     assert smallest_text_px(figure) == pytest.approx(10.0)
+
+
+def test_make_legible_raises_small_text_to_the_floor_at_page_width():
+    figure = Figure(figsize=(10.0, 3.0), dpi=100)  # 1000 px, shown at 680 px on a page
+    ax = figure.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    ax.set_title("small", fontsize=6)
+    ax.tick_params(labelsize=6)
+    big = figure.text(0.5, 0.5, "big", fontsize=20)
+    assert make_legible(figure, width_px=680, floor_px=10.0) >= 2
+    floor_pt = 10.0 * 72 / (100 * 0.68)
+    figure.canvas.draw()
+    assert ax.title.get_fontsize() == pytest.approx(floor_pt)
+    assert ax.xaxis.get_ticklabels()[0].get_fontsize() == pytest.approx(floor_pt)
+    assert big.get_fontsize() == 20, "large text is left alone"
+    assert smallest_text_px(figure) * 0.68 == pytest.approx(10.0)

@@ -57,9 +57,12 @@ SITE_BUDGET_BYTES = 15 * 1024 * 1024
 PAGE_PROBLEMS_JS = r"""() => {
   const problems = [];
   const visible = el => el.offsetParent !== null;
+  // search fields of the site's chrome (the search page's own form is its content)
   const searches = [...document.querySelectorAll(
-    'input[type=search], .search-button-field, button.search-button')].filter(visible);
-  if (searches.length > 1) problems.push(`${searches.length} search boxes`);
+    'input[type=search], .search-button-field, button.search-button')]
+    .filter(el => visible(el) && !el.closest('.bd-article, #search-results'));
+  const searchPage = location.pathname.endsWith('/search.html');  // its form is the page
+  if (searches.length > 1 && !searchPage) problems.push(`${searches.length} search boxes`);
   for (const pre of document.querySelectorAll('div.highlight pre')) {
     if (visible(pre) && pre.scrollWidth > pre.clientWidth + 1)
       problems.push(`code runs off the page: ${pre.textContent.trim().slice(0, 60)}`);

@@ -371,7 +371,7 @@ def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
     runs, baseline, targets = train_alpha_grid(alphas)
 
     def frame(alpha: float) -> Figure:
-        figure = Figure(figsize=(7.2, 5.6), dpi=100, layout="constrained")
+        figure = Figure(figsize=(6.8, 5.6), dpi=100, layout="constrained")
         update, _ = draw_entropy_alpha(figure, runs, targets, baseline)
         update(alpha)
         return figure

@@ -90,9 +90,14 @@ def draw_head_pruning(
     bars = ax_bar.bar(
         ["all heads", "after pruning"], [0.0, 0.0], color=[OKABE_ITO[5], OKABE_ITO[1]]
     )
+    on_top = []  # drawn over the bars, which a move changes
     if chance is not None:
-        ax_bar.axhline(chance, color=OKABE_ITO[0], linestyle="--", label=f"chance ({chance:.2f})")
-        ax_bar.legend(loc="upper right", fontsize=9)
+        on_top.append(
+            ax_bar.axhline(
+                chance, color=OKABE_ITO[0], linestyle="--", label=f"chance ({chance:.2f})"
+            )
+        )
+        on_top.append(ax_bar.legend(loc="upper right", fontsize=9))
     ax_bar.set(ylim=(0, 1.15), ylabel="test accuracy")
     labels = [
         ax_bar.text(b.get_x() + b.get_width() / 2, 0, "", ha="center", va="bottom") for b in bars
@@ -113,7 +118,7 @@ def draw_head_pruning(
         ax_bar.set_title(f"heads kept: {kept if kept else 'none'}", fontsize=10)
         return frame
 
-    return update, [image, ax_map.title, *bars, *labels, ax_bar.title]
+    return update, [image, ax_map.title, *bars, *labels, *on_top, ax_bar.title]
 
 
 def build_head_pruning_view(
@@ -241,7 +246,7 @@ def static_twin_frames() -> tuple[
 
     def frame(index: float) -> Figure:
         pruned = subsets[int(round(index))]
-        figure = Figure(figsize=(7.2, 4.2), dpi=100, layout="constrained")
+        figure = Figure(figsize=(6.8, 4.2), dpi=100, layout="constrained")
         grid = figure.add_gridspec(2, H, height_ratios=(1.0, 0.9))
         for h in range(H):
             ax = figure.add_subplot(grid[0, h])

@@ -335,7 +335,7 @@ def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
     curves = error_curves(x_train, y_train, x_test, y_test, sigmas, kernels=("gaussian",))
 
     def frame(sigma: float) -> Figure:
-        figure = Figure(figsize=(7.2, 5.6), dpi=100, layout="constrained")
+        figure = Figure(figsize=(6.8, 5.6), dpi=100, layout="constrained")
         update, _ = draw_kernel_width(
             figure, x_train, y_train, x_test, y_test, sigmas, curves, stacked=True
         )

@@ -305,7 +305,7 @@ def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
     table = scaling_table(TWIN_DIMENSIONS, num_queries=512, num_keys=16, seed=0)
 
     def frame(d: float) -> Figure:
-        figure = Figure(figsize=(7.2, 5.4), dpi=100, layout="constrained")
+        figure = Figure(figsize=(6.8, 5.4), dpi=100, layout="constrained")
         update, _ = draw_score_scaling(figure, table, stacked=True)
         update(int(round(d)), "none")
         return figure

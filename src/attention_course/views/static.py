@@ -30,6 +30,7 @@ import ipywidgets as widgets
 import numpy as np
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from PIL import Image
@@ -230,6 +231,10 @@ def static_twin(
 
 #: a twin needs at least this many frames
 MIN_FRAMES = 12
+#: the width, in pixels, a twin's frame gets on a page of the site (a 1280-pixel window)
+PAGE_WIDTH_PX = 680
+#: the smallest text of a live view, in pixels (8 pt at 96 dpi): a twin's is no smaller
+TEXT_FLOOR_PX = 8 * 96 / 72
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,39 @@ def smallest_text_px(figure: Figure) -> float:
     return min(sizes) * figure.dpi / 72
 
 
+def make_legible(
+    figure: Figure, width_px: float = PAGE_WIDTH_PX, floor_px: float = TEXT_FLOOR_PX
+) -> int:
+    """Raise every text of ``figure`` that would show smaller than ``floor_px`` on a page
+    where the figure is at most ``width_px`` wide; return how many were raised.
+
+    A frame wider than the page is shown narrower, and its text with it: the floor in
+    points is ``floor_px * 72 / (dpi * scale)``. Tick labels are raised through
+    ``tick_params`` (they are made anew on each draw); the layout engine, if any, makes
+    room on the next draw.
+
+    Taught in chapters/02_nadaraya_watson.ipynb.
+    """
+    canvas = figure.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # fills in the tick labels
+    scale = min(1.0, width_px / (figure.get_figwidth() * figure.dpi))
+    floor_pt = floor_px * 72 / (figure.dpi * scale)
+    raised = 0
+    for ax in figure.get_axes():
+        for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            labels = [t for t in axis.get_ticklabels() if t.get_text()]
+            if labels and min(t.get_fontsize() for t in labels) < floor_pt:
+                ax.tick_params(axis=name, which="both", labelsize=floor_pt)
+                raised += 1
+    for text in figure.findobj(Text):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < floor_pt:
+            text.set_fontsize(floor_pt)
+            raised += 1
+    return raised
+
+
 def frame_png(figure: Figure) -> bytes:
     """``figure`` as a small PNG: drawn at its own dpi, reduced to a 256-colour palette."""
     buffer = io.BytesIO()
@@ -310,6 +348,9 @@ def build_twin(module: object) -> Twin:
     frames, smallest, size = [], float("inf"), None
     for value in values:
         figure = draw(value)
+        if not isinstance(figure, Figure):
+            raise ValueError(f"{name}: expected draw() to return a matplotlib Figure")
+        make_legible(figure)
         png = frame_png(figure)  # drawn first: tick labels get their text when drawn
         smallest = min(smallest, smallest_text_px(figure))
         with Image.open(io.BytesIO(png)) as image:
