@@ -15,6 +15,7 @@ from attention_course.views.flash_blocks import (
     measure_block_sizes,
     static_twin_frames,
 )
+from attention_course.views.static import build_twin
 
 SIZES = (1, 4, 16, 64)
 
@@ -68,7 +69,9 @@ def test_moving_the_slider_moves_the_markers(measured):
     marker_mem, marker_time = ax_mem.lines[-1], ax_time.lines[-1]
     for i in (0, 2, 1):
         before = (np.copy(marker_mem.get_xdata()), view.state.get("index"))
+        drawn, png = view.live.drawn, view.live.png
         view.controls["block_size"].value = SIZES[i]
+        assert view.live.drawn == drawn + 1 and view.live.png != png  # one new picture
         assert view.state["index"] == i and view.state["index"] != before[1]
         assert not np.array_equal(marker_mem.get_xdata(), before[0])
         np.testing.assert_allclose(marker_mem.get_xdata(), [SIZES[i]])
@@ -82,12 +85,17 @@ def test_moving_the_slider_moves_the_markers(measured):
 def test_static_twin_frames(monkeypatch, measured):
     import attention_course.views.flash_blocks as module
 
-    monkeypatch.setattr(module, "_twin_runs", lambda: measured)
-    label, values, frame = static_twin_frames()
+    # synthetic runs at the twin's block sizes (measuring them is the site build's job)
+    runs = [BlockRun(f"block {b}", b, 2**20 + 4096 * b, 1e-3 * (2 + 64 / b)) for b in BLOCK_SIZES]
+    monkeypatch.setattr(module, "_twin_runs", lambda: (runs, measured[1]))
+    label, values, frame, readout = static_twin_frames()
     assert label == "block size" and len(values) >= 12
     assert values == [float(b) for b in BLOCK_SIZES] and values == sorted(values)
     figure = frame(values[2])
-    assert isinstance(figure, Figure) and "block 4:" in figure.axes[0].get_title()
+    assert isinstance(figure, Figure) and "block 8:" in figure.axes[0].get_title()
+    assert readout(1024.0) == "block size = 1024 keys"
+    twin = build_twin(module)  # the site's builder: same-size frames, each one different
+    assert len(twin.frames) == len(BLOCK_SIZES) and twin.readouts[0] == "block size = 4 keys"
 
 
 def test_bad_inputs_name_the_argument(measured):

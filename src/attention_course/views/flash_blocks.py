@@ -23,6 +23,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -145,11 +146,13 @@ def _check_runs(runs: Sequence[BlockRun]) -> np.ndarray:
 
 def draw_flash_blocks(
     figure: Figure, runs: Sequence[BlockRun], references: Sequence[BlockRun] = ()
-) -> tuple[list[Axes], Callable[[float], dict[str, object]]]:
-    """Draw both panels on ``figure``; return the axes and a function that marks one block.
+) -> tuple[list[Axes], Callable[[float], dict[str, object]], list[Artist]]:
+    """Draw both panels on ``figure``; return the axes, a function marking one block, and
+    the artists that function changes.
 
     The returned ``select(block_size)`` moves the markers and titles to the nearest run
-    and returns its :func:`block_state`; the curves themselves are drawn once.
+    and returns its :func:`block_state`; the curves themselves are drawn once. The
+    changed artists (two markers, two titles) are what a ``LiveFigure`` animates.
 
     Taught in chapters/11_memory_efficient_attention.ipynb.
     """
@@ -180,7 +183,8 @@ def draw_flash_blocks(
         ax_time.set_title(f"block {state['block_size']}: {state['ms']:.1f} ms", fontsize=9)
         return state
 
-    return [ax_mem, ax_time], select
+    animated: list[Artist] = [mem_marker, time_marker, ax_mem.title, ax_time.title]
+    return [ax_mem, ax_time], select, animated
 
 
 def build_flash_blocks_view(
@@ -209,15 +213,15 @@ def build_flash_blocks_view(
         continuous_update=True,
     )
     live = LiveFigure(figsize=(9.0, 3.2))
-    _, select = draw_flash_blocks(live.figure, runs, references)
+    _, select, animated = draw_flash_blocks(live.figure, runs, references)
+    live.animate(*animated)  # a move changes the markers and titles only
     view = View({"block_size": control}, live)
 
-    def update(_change: object = None) -> None:
+    def update() -> None:  # reads the control's current value (moves may be coalesced)
         view.state = select(int(control.value))
-        live.redraw()
 
-    control.observe(update, names="value")
-    update()
+    control.observe(lambda _change: live.redraw(update), names="value")
+    live.redraw(update)
     return view
 
 
@@ -230,8 +234,11 @@ def _twin_runs() -> tuple[list[BlockRun], list[BlockRun]]:
     return measure_block_sizes(1024, BLOCK_SIZES)
 
 
-def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
-    """The static twin: the block sizes of the slider and a function drawing one frame.
+def static_twin_frames() -> tuple[
+    str, list[float], Callable[[float], Figure], Callable[[float], str]
+]:
+    """The static twin: the block sizes of the slider, a function drawing one frame, and
+    one naming a value for the control (``static.build_twin`` accepts it fourth).
 
     The runs are measured once (T = 1024, 2 heads of 32) on the machine building the
     site, the first time a frame is drawn.
@@ -242,8 +249,11 @@ def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
     def frame(block_size: float) -> Figure:
         runs, references = _twin_runs()
         figure = Figure(figsize=(9.0, 3.2), layout="constrained")
-        _, select = draw_flash_blocks(figure, runs, references)
+        _, select, _ = draw_flash_blocks(figure, runs, references)
         select(block_size)
         return figure
 
-    return "block size", [float(b) for b in BLOCK_SIZES], frame
+    def readout(block_size: float) -> str:
+        return f"block size = {int(block_size)} keys"
+
+    return "block size", [float(b) for b in BLOCK_SIZES], frame, readout
