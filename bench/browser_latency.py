@@ -10,6 +10,9 @@ no slider: its toggle buttons are clicked). One move is timed from the key press
 next animation frame after ``img.decode()``). Moves are spaced (each waits for its
 picture), so each one is the latency a student feels on a single step.
 
+First, the floor: a slider that only swaps two ready-made pictures, the cost of the
+browser, the server and the kernel's messaging on this machine at this load.
+
 Two more checks per view: *none lost* (every move brought a new picture) and *final
 matches* (after a burst of key presses faster than the view can draw, the picture that
 stays is byte-for-byte the picture drawn for that value when it is reached slowly).
@@ -60,9 +63,9 @@ INSTRUMENT_JS = """cell => {
   document.addEventListener('keydown', mark, true);
   document.addEventListener('pointerdown', mark, true);
   new MutationObserver(() => {
-    const src = img.src;
+    const src = img.src, set = performance.now();
     img.decode().then(() => requestAnimationFrame(
-      () => probe.frames.push({t: performance.now(), src: src}))).catch(() => {});
+      () => probe.frames.push({set: set, t: performance.now(), src: src}))).catch(() => {});
   }).observe(img, {attributes: true, attributeFilter: ['src']});
   return true;
 }"""
@@ -83,6 +86,8 @@ class ViewLatency:
     view: str
     control: str
     latencies_ms: list[float] = field(default_factory=list)
+    #: of each latency: until the new picture reached the page (key press, kernel, back)
+    arrival_ms: list[float] = field(default_factory=list)
     lost: int = 0
     final_matches: bool | None = None
 
@@ -138,6 +143,40 @@ def _truncated_copy(path: Path, folder: Path) -> list[tuple[int, str]]:
     nb["metadata"].pop("widgets", None)
     (folder / path.name).write_text(json.dumps(nb), encoding="utf-8")
     return views
+
+
+# The pipeline's floor: a slider whose callback only swaps two tiny ready-made pictures
+# (no figure drawn): what the browser, the server and the kernel cost on this machine now.
+FLOOR_NOTEBOOK = "zz_latency_floor.ipynb"
+FLOOR_CODE = """import ipywidgets as widgets
+from attention_course.views.live import encode_png
+import numpy as np
+
+pictures = [encode_png(np.full((20, 20, 4), v, np.uint8)) for v in (60, 200)]
+slider = widgets.IntSlider(value=0, min=0, max=100, description="floor")
+image = widgets.Image(value=pictures[0], format="png")
+slider.observe(lambda change: setattr(image, "value", pictures[change["new"] % 2]), "value")
+widgets.VBox([slider, image])"""
+
+
+def _floor_notebook(folder: Path) -> list[tuple[int, str]]:
+    cell = {
+        "cell_type": "code",
+        "source": FLOOR_CODE,
+        "metadata": {"tags": [LIVE_VIEW]},
+        "outputs": [],
+        "execution_count": None,
+    }
+    nb = {
+        "cells": [cell],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (folder / FLOOR_NOTEBOOK).write_text(json.dumps(nb), encoding="utf-8")
+    return [(0, "(floor: no drawing)")]
 
 
 def _wait(condition, timeout_s: float, what: str) -> None:
@@ -209,7 +248,9 @@ def measure_view(page, cell, result: ViewLatency, moves: int) -> None:
             continue
         probe = _probe(page)
         if step >= 2:
-            result.latencies_ms.append(probe["frames"][before]["t"] - probe["inputs"][-1])
+            frame, pressed = probe["frames"][before], probe["inputs"][-1]
+            result.latencies_ms.append(frame["t"] - pressed)
+            result.arrival_ms.append(frame["set"] - pressed)
         time.sleep(0.05)
     if kind != "slider":
         return
@@ -238,7 +279,8 @@ def measure(notebooks: list[Path] | None = None, moves: int = 20) -> list[ViewLa
     with tempfile.TemporaryDirectory(prefix="latency-") as tmp:
         copies = Path(tmp) / "chapters"
         copies.mkdir()
-        plan = {path.name: _truncated_copy(path, copies) for path in notebooks}
+        plan = {FLOOR_NOTEBOOK: _floor_notebook(copies)}
+        plan.update({path.name: _truncated_copy(path, copies) for path in notebooks})
         with jupyterlab(Path(tmp) / "lab", copies, "jupyterlab-latency.log") as lab:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
@@ -271,8 +313,10 @@ def load_average() -> str:
 
 def _row(r: ViewLatency) -> str:
     final = {None: "n/a", True: "yes", False: "NO"}[r.final_matches]
+    arrival = statistics.median(r.arrival_ms) if r.arrival_ms else float("nan")
     return (
-        f"{r.notebook} {r.view} ({r.control}): median {r.median_ms:.0f} ms, "
+        f"{r.notebook} {r.view} ({r.control}): median {r.median_ms:.0f} ms "
+        f"(picture in the page after {arrival:.0f}), "
         f"p95 {r.p95_ms:.0f} ms over {len(r.latencies_ms)} moves, lost {r.lost}, "
         f"final picture matches {final}; load {load_average()}"
     )
