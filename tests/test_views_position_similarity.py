@@ -85,7 +85,10 @@ def test_view_controls_change_drawn_data_and_match_direct_computation(table):
     np.testing.assert_allclose(first["added"], table.added[:, 3])
     assert np.ptp(first["rotary"]) < 1e-12 < np.ptp(first["added"])
 
+    png, drawn = view.live.png, view.live.drawn
     view.controls["offset k"].value = 17
+    assert view.live.drawn == drawn + 1, "one picture per move"
+    assert view.live.png != png, "the picture changed"
     second = dict(view.state)
     assert second["offset"] == 17 and second["similarity"] != first["similarity"]
     assert list(ax_sim.get_lines()[2].get_xdata()) == [17, 17]  # the marker follows k

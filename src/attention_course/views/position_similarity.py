@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 import numpy as np
 import torch
-from matplotlib.axes import Axes
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -163,11 +163,12 @@ def similarity_table(
 
 def draw_position_similarity(
     figure: Figure, table: SimilarityTable
-) -> tuple[Callable[[int, int], dict[str, object]], list[Axes]]:
-    """Lay out the three panels on ``figure``; return ``update(offset, index)`` and the axes.
+) -> tuple[Callable[[int, int], dict[str, object]], list[Artist]]:
+    """Lay out the three panels on ``figure``; return ``update(offset, index)`` and its artists.
 
     ``update`` sets the artists for offset k = ``offset`` and pair ``index`` and returns
-    the numbers it drew (the view's ``state``).
+    the numbers it drew (the view's ``state``). The artists are the only ones it changes
+    (lines, markers and titles), for a :class:`LiveFigure` to blit.
 
     Taught in chapters/08_order_and_position.ipynb.
     """
@@ -184,10 +185,13 @@ def draw_position_similarity(
     ax_circle.legend(loc="upper right", fontsize=7)
 
     ax_sim.plot(offsets, table.similarity, color=OKABE_ITO[5], label="all pairs (mean)")
-    (pair_line,) = ax_sim.plot(offsets, table.pairs[0], "--", color=OKABE_ITO[1], lw=1)
+    (pair_line,) = ax_sim.plot(
+        offsets, table.pairs[0], "--", color=OKABE_ITO[1], lw=1, label="pair i: $\\cos k\\omega_i$"
+    )
     sim_marker = ax_sim.axvline(0, color=OKABE_ITO[0], lw=1, alpha=0.6)
     (sim_dot,) = ax_sim.plot([], [], "o", color=OKABE_ITO[5])
     ax_sim.set(xlabel="offset k", ylabel="similarity of $P_t$ and $P_{t+k}$", ylim=(-1.05, 1.05))
+    ax_sim.legend(loc="upper right", fontsize=7)
 
     styles = ("-", "--", ":")
     for j, m in enumerate(table.query_positions):
@@ -215,16 +219,15 @@ def draw_position_similarity(
         similarity = float(table.similarity[k_pos])
         pair = float(table.pairs[index, k_pos])
         pair_line.set_ydata(table.pairs[index])
-        pair_line.set_label(f"pair i = {index}: $\\cos k\\omega_i$")
-        ax_sim.legend(loc="upper right", fontsize=7)
         sim_marker.set_xdata([offset, offset])
         sim_dot.set_data([offset], [similarity])
         ax_sim.set_title(f"k = {offset}: similarity {similarity:.3f} for every t", fontsize=9)
         rotary, added = table.rotary[:, k_pos], table.added[:, k_pos]
         score_marker.set_xdata([offset, offset])
+        rotary_spread = np.ptp(rotary)
+        shown = "0 (rounding)" if rotary_spread < 1e-9 else f"{rotary_spread:.2g}"
         ax_score.set_title(
-            f"k = {offset}: spread over m, rotary {np.ptp(rotary):.0e}, added {np.ptp(added):.2f}",
-            fontsize=9,
+            f"k = {offset}: spread over m, rotary {shown}, added {np.ptp(added):.2f}", fontsize=9
         )
         return {
             "offset": offset,
@@ -236,7 +239,8 @@ def draw_position_similarity(
             "added": added.copy(),
         }
 
-    return update, [ax_circle, ax_sim, ax_score]
+    changing = [trail, moved, pair_line, sim_marker, sim_dot, score_marker]
+    return update, changing + [ax.title for ax in (ax_circle, ax_sim, ax_score)]
 
 
 def build_position_similarity_view(table: SimilarityTable | None = None) -> View:
@@ -254,18 +258,16 @@ def build_position_similarity_view(table: SimilarityTable | None = None) -> View
         value=0, min=0, max=table.num_hiddens // 2 - 1, description="frequency i"
     )
     live = LiveFigure(figsize=(12.0, 3.6), dpi=90)
-    update, axes = draw_position_similarity(live.figure, table)
-    if hasattr(live, "animate"):  # a LiveFigure that blits: the panels change on every move
-        live.animate(*axes)
+    update, changing = draw_position_similarity(live.figure, table)
+    live.animate(*changing)  # blitted: the axes, ticks and legends are drawn once
     view = View({"offset k": offset_slider, "frequency i": index_slider}, live)
 
-    def redraw(_change: object = None) -> None:
+    def draw() -> None:  # reads the controls' current values (moves may be coalesced)
         view.state = update(offset_slider.value, index_slider.value)
-        live.redraw()
 
-    offset_slider.observe(redraw, names="value")
-    index_slider.observe(redraw, names="value")
-    redraw()
+    offset_slider.observe(lambda _change: live.redraw(draw), names="value")
+    index_slider.observe(lambda _change: live.redraw(draw), names="value")
+    live.redraw(draw)
     return view
 
 
