@@ -157,7 +157,8 @@ def draw_kv_cache(figure: Figure, trace: DecodingTrace) -> Callable[[int], dict[
     query_line = ax_row.axvline(0, color=OKABE_ITO[5], lw=1.5, label="newest token")
     ax_row.legend(loc="lower left", fontsize=7, bbox_to_anchor=(0.0, 1.08), frameon=False)
     steps = np.arange(1, N + 1)
-    for i, (kv, curve) in enumerate(cache_curves(trace).items()):
+    curves = cache_curves(trace)
+    for i, (kv, curve) in enumerate(curves.items()):
         name = "MHA" if kv == H else "MQA" if kv == 1 else "GQA"
         mine = kv == config.kv_heads
         ax_mem.plot(
@@ -170,7 +171,13 @@ def draw_kv_cache(figure: Figure, trace: DecodingTrace) -> Callable[[int], dict[
             label=f"{name}, {kv} kv heads" + (" (this model)" if mine else ""),
         )
     (marker,) = ax_mem.plot([], [], "o", ms=11, mfc="none", mec=OKABE_ITO[0], mew=2)
-    ax_mem.set(xlabel="generation step", ylabel="KV cache (KiB, float32)", xlim=(0.5, N + 0.5))
+    top = max(curve.max() for curve in curves.values()) / 1024
+    ax_mem.set(
+        xlabel="generation step",
+        ylabel="KV cache (KiB, float32)",
+        xlim=(0.5, N + 0.5),
+        ylim=(0, 1.7 * top),  # room for the legend above the lines
+    )
     ax_mem.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_mem.legend(fontsize=7, loc="upper left")
 
@@ -224,7 +231,7 @@ def chapter_trace() -> DecodingTrace:
     torch.manual_seed(0)
     model = TinyDecoder(DecoderConfig(VOCAB_SIZE, max_len=2 * length + 1))
     train_decoder(model, length, steps=100, seed=0)
-    sequence = reversal_task(1, length, torch.Generator().manual_seed(2026))[0]
+    sequence = reversal_task(1, length, torch.Generator().manual_seed(2))[0]  # test_set[0]
     return decoding_trace(model, sequence[: length + 1], length)
 
 
