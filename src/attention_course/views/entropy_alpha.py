@@ -19,7 +19,6 @@ Shapes: H heads, Q queries, K keys, R runs (alphas) on the grid.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,7 +31,12 @@ from torch import nn
 
 from ..cross_attention import CrossAttention
 from ..plotting import OKABE_ITO
-from ..regularization import attention_entropy, entropy_penalty
+from ..regularization import (
+    attention_entropy,
+    entropy_penalty,
+    max_entropy,
+    require_target_entropy,
+)
 from .live import LiveFigure, View
 
 
@@ -71,12 +75,12 @@ class AlphaRun:
 def check_alpha(alpha: float, num_keys: int) -> None:
     """Raise unless ``alpha`` is a target entropy for ``num_keys`` keys, in [0, ln K].
 
-    The range is the one ``regularization.entropy_penalty`` accepts (it raises the
-    TypeError or ValueError, naming ``alpha``), so the view and the loss cannot disagree.
+    ``regularization.require_target_entropy``: the one definition of the range, shared
+    with the penalty, so the view and the loss cannot disagree.
 
     Taught in chapters/06_entropy_regularization.ipynb.
     """
-    entropy_penalty(torch.full((1, num_keys), 1.0 / num_keys), alpha)  # validates only
+    require_target_entropy(alpha, num_keys)
 
 
 def row_entropy(weights: np.ndarray) -> np.ndarray:
@@ -187,7 +191,7 @@ def draw_entropy_alpha(
 
     entropies = np.array([run.mean_entropy for run in runs])
     losses = np.array([run.task_loss for run in runs])
-    ln_k = math.log(K)
+    ln_k = max_entropy(K)
     ax_h.plot([0, ln_k], [0, ln_k], "--", color=OKABE_ITO[0], lw=1, label="target (H = α)")
     ax_h.plot(alphas, entropies, "o-", color=OKABE_ITO[1], label="achieved")
     ax_loss.plot(alphas, losses, "o-", color=OKABE_ITO[6], label="held-out task loss")
@@ -367,7 +371,7 @@ def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
 
     Taught in chapters/06_entropy_regularization.ipynb.
     """
-    alphas = [i * math.log(6) / 11 for i in range(12)]
+    alphas = [i * max_entropy(6) / 11 for i in range(12)]
     runs, baseline, targets = train_alpha_grid(alphas)
 
     def frame(alpha: float) -> Figure:
