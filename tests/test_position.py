@@ -212,6 +212,9 @@ def test_rotary_broadcasts_positions():
         apply_rotary(x, positions)  # (B, T) would line B up with H
     with pytest.raises(ValueError, match="positions"):
         apply_rotary(x, torch.arange(6))
+    # positions follow x to its device (here PyTorch's shape-only "meta" device)
+    on_meta = apply_rotary(x.to("meta"), torch.arange(5))
+    assert on_meta.device.type == "meta" and on_meta.shape == x.shape
 
 
 def test_rotary_errors():

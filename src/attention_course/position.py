@@ -211,7 +211,7 @@ def apply_rotary(x: Tensor, positions: Tensor | None = None, base: float = 10000
                 f"{tuple(x.shape[:-1])}, got {tuple(positions.shape)}"
             )
     theta = position_frequencies(Dh, base).to(x.device)  # theta_i: (Dh/2,)
-    angles = positions.to(torch.float64)[..., None] * theta  # t theta_i: (..., T, Dh/2)
+    angles = positions.to(x.device, torch.float64)[..., None] * theta  # t theta_i: (..., T, Dh/2)
     cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)  # (..., T, Dh/2)
     pairs = x.unflatten(-1, (Dh // 2, 2))  # (..., T, Dh) -> (..., T, Dh/2, 2)
     even, odd = pairs[..., 0], pairs[..., 1]  # x_2i, x_2i+1: (..., T, Dh/2) each
