@@ -117,6 +117,78 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "return self.norm(attended), weights",
         "test_cross_attention.py",
     ),
+    # flash attention, the allocation counter and the block-size view (chapter 11)
+    ("flash.py", "acc = rescale * acc + p @ v_j", "acc = acc + p @ v_j", "test_flash.py"),
+    (
+        "flash.py",
+        "torch.arange(start, stop, device=device) <= positions",
+        "torch.arange(start, stop, device=device) < positions",
+        "test_flash.py",
+    ),
+    (
+        "flash.py",
+        "if is_causal and stop - 1 > K - Q:",
+        "if is_causal and start > K - Q:",
+        "test_flash.py",
+    ),
+    ("cost.py", "self.live -= self.sizes.pop(key)", "self.sizes.pop(key)", "test_cost.py"),
+    (
+        "views/flash_blocks.py",
+        "abs(math.log(run.block_size) - math.log(block_size))",
+        "abs(run.block_size - block_size)",
+        "test_views_flash_blocks.py",
+    ),
+    (
+        "checks.py",
+        "history[index] = history.get(index, True) and agrees",
+        "history[index] = True",
+        "test_checks.py",
+    ),
+    # positions (chapter 08)
+    (
+        "position.py",
+        "table[:, 1::2] = torch.cos(angles)",
+        "table[:, 1::2] = torch.sin(angles)",
+        "test_position.py",
+    ),
+    (
+        "position.py",
+        "torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)",
+        "torch.stack((even * cos + odd * sin, odd * cos - even * sin), dim=-1)",
+        "test_position.py",
+    ),
+    (
+        "position.py",
+        "exponents = torch.arange(0, num_hiddens, 2, dtype=dtype) / num_hiddens",
+        "exponents = torch.arange(0, num_hiddens // 2, dtype=dtype) / num_hiddens",
+        "test_position.py",
+    ),
+    ("position.py", "self.P[:, :T, :]", "self.P[:, 1 : T + 1, :]", "test_position.py"),
+    ("position.py", "if T > self.max_len:", "if T > self.max_len + 1:", "test_position.py"),
+    (
+        "position.py",
+        "blocks = torch.stack((torch.stack((cos, sin), -1), torch.stack((-sin, cos), -1)), -2)",
+        "blocks = torch.stack((torch.stack((cos, -sin), -1), torch.stack((sin, cos), -1)), -2)",
+        "test_position.py",
+    ),
+    (
+        "views/position_similarity.py",
+        "return torch.cos(k[:, None] * omega).mean(-1)",
+        "return torch.cos(k[:, None] * omega).sum(-1)",
+        "test_views_position_similarity.py",
+    ),
+    (
+        "views/position_similarity.py",
+        "keys = k.double() + P[m[:, None] + o]",
+        "keys = k.double() + P[o]",
+        "test_views_position_similarity.py",
+    ),
+    (
+        "views/position_similarity.py",
+        "moved.set_data([0, np.sin(turned)], [0, np.cos(turned)])",
+        "moved.set_data([0, np.cos(turned)], [0, np.sin(turned)])",
+        "test_views_position_similarity.py",
+    ),
     ("kernel_regression.py", "return -(u**2) / 2", "return -(u**2)", "test_kernel_regression.py"),
     (
         "kernel_regression.py",

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-CELL_METADATA_KEYS = ("tags", "jupyter")
+CELL_METADATA_KEYS = ("tags", "jupyter", "view")  # "view": the live view a cell builds
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
