@@ -189,6 +189,39 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "moved.set_data([0, np.cos(turned)], [0, np.sin(turned)])",
         "test_views_position_similarity.py",
     ),
+    # the encoder-decoder (chapter 09)
+    (
+        "seq2seq.py",
+        "valid_lens[:, None] - 1 - positions",
+        "valid_lens[:, None] - positions",
+        "test_seq2seq.py",
+    ),
+    (
+        "seq2seq.py",
+        "outputs = outputs.masked_fill(~keep[..., None], 0.0)",
+        "outputs = outputs",
+        "test_seq2seq.py",
+    ),
+    (
+        "seq2seq.py",
+        "query = state.hidden[:, None]",
+        "query = state.context[:, None]",
+        "test_seq2seq.py",
+    ),
+    (
+        "seq2seq.py",
+        "state.enc_outputs, state.enc_outputs, state.valid_lens",
+        "state.enc_outputs, state.enc_outputs, None",
+        "test_seq2seq.py",
+    ),
+    ("seq2seq.py", "y = logits.argmax(dim=-1)", "y = logits.argmin(dim=-1)", "test_seq2seq.py"),
+    (
+        "seq2seq.py",
+        "scores = (enc_outputs @ s_t[:, :, None]).squeeze(-1)",
+        "scores = (enc_outputs @ s_prev[:, :, None]).squeeze(-1)",
+        "test_seq2seq.py",
+    ),
+    ("seq2seq.py", 'raise _fail(case, f"likely mistake: {message}")', "pass", "test_seq2seq.py"),
     ("kernel_regression.py", "return -(u**2) / 2", "return -(u**2)", "test_kernel_regression.py"),
     (
         "kernel_regression.py",
