@@ -60,18 +60,16 @@ def test_browser_moves_are_coalesced_and_the_last_one_wins(monkeypatch):
     ax = live.figure.add_subplot()
     (line,) = ax.plot([0, 1], [0, 0])
     live.animate(line)
-    value = {"now": 0}
     drawn_values = []
     gate = threading.Event()
 
-    def update():
+    def update(v):
         gate.wait(5)  # the first picture is slow: later moves arrive meanwhile
-        line.set_ydata([0, value["now"]])
-        drawn_values.append(value["now"])
+        line.set_ydata([0, v])
+        drawn_values.append(v)
 
     for v in range(1, 11):
-        value["now"] = v
-        live.redraw(update)
+        live.redraw(lambda v=v: update(v))
     gate.set()
     deadline = time.monotonic() + 10
     while live._worker_busy and time.monotonic() < deadline:
