@@ -83,8 +83,9 @@ PYTHONPATH="$work/fake" IPYTHONDIR="$work/ipython" JUPYTER_DATA_DIR="$work/jupyt
   run_chapters Colab-style "$work"/colab/*.ipynb
 echo "Colab-style chapters ran in $((SECONDS - start)) s"
 "$PY" -m pip list --format=freeze > "$work/after.txt"
-added=$(diff "$work/before.txt" "$work/after.txt" | sed -n 's/^> //p' | sed 's/==.*//' | sort | tr '\n' ' ')
-changed=$(diff "$work/before.txt" "$work/after.txt" | sed -n 's/^< //p' | tr '\n' ' ')
+{ diff "$work/before.txt" "$work/after.txt" || true; } > "$work/cell.diff"
+added=$(sed -n 's/^> //p' "$work/cell.diff" | sed 's/==.*//' | sort | tr '\n' ' ')
+changed=$(sed -n 's/^< //p' "$work/cell.diff" | tr '\n' ' ')
 echo "the Colab cells added: $added"
 if [ "$added" != "attention-course d2l " ] || [ -n "$changed" ]; then
   echo "the Colab cell must add exactly attention-course and d2l, and change nothing;" \
