@@ -42,7 +42,7 @@ fi
 # folder, and a build inside the repository would leave metadata beside src/
 mkdir "$work/repo"
 git ls-files -z --cached --others --exclude-standard \
-  | (cd "$ROOT" && xargs -0 -I{} sh -c '[ -e "{}" ] && cp --parents -P "{}" "$0"' "$work/repo")
+  | xargs -0 -n 50 sh -c 'for f; do if [ -e "$f" ]; then cp --parents -P "$f" "$0"; fi; done' "$work/repo"
 "$PY" "$ROOT/tools/deps.py" floor > "$work/floor.txt"
 start=$SECONDS
 # Colab's preinstalled set: the package's dependencies at the floor, not the package
