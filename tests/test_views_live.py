@@ -91,3 +91,15 @@ def test_moves_from_python_draw_at_once():
     first = live.png
     live.redraw(lambda: line.set_ydata([1, 0]))
     assert live.png != first
+
+
+def test_a_figure_with_nothing_animated_is_drawn_whole_each_time():
+    live = LiveFigure(figsize=(2.0, 1.0), dpi=20)
+    ax = live.figure.add_subplot()
+    (line,) = ax.plot([0, 1], [0, 0])
+    ax.set_ylim(0, 1)
+    live.redraw()
+    first = live.png
+    line.set_ydata([1, 1])  # changed outside any update function, nothing animated
+    live.redraw()
+    assert live.png != first, "the new state is drawn"

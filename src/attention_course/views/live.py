@@ -198,7 +198,7 @@ class LiveFigure:
     def render(self) -> np.ndarray:
         """Draw the figure (blitting where it can) and return its pixels, (h, w, 4) uint8."""
         figure, canvas = self.figure, self.canvas
-        if self._background is None:
+        if self._background is None or not self._animated:  # nothing marked: draw it all
             canvas.draw()  # lays out (first time only), then draws all but the animated
             if figure.get_layout_engine() is not None:
                 figure.set_layout_engine("none")  # freeze the layout: later draws skip it
