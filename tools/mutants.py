@@ -222,6 +222,52 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "test_seq2seq.py",
     ),
     ("seq2seq.py", 'raise _fail(case, f"likely mistake: {message}")', "pass", "test_seq2seq.py"),
+    # the tiny decoder and the KV-cache view (chapter 10)
+    (
+        "decoder.py",
+        "start = 0 if kv_caches is None else len(kv_caches[0])",
+        "start = 0",
+        "test_decoder.py",
+    ),
+    (
+        "decoder.py",
+        "Y, Y, Y, is_causal=True, kv_cache=kv_cache",
+        "Y, Y, Y, is_causal=False, kv_cache=kv_cache",
+        "test_decoder.py",
+    ),
+    (
+        "decoder.py",
+        "feed = next_token if use_cache else tokens",
+        "feed = tokens",
+        "test_decoder.py",
+    ),
+    ("decoder.py", "+ 2 * n * T * D +", "+ n * T * D +", "test_decoder.py"),
+    (
+        "decoder.py",
+        "return 2 * config.num_layers * config.kv_heads",
+        "return config.num_layers * config.kv_heads",
+        "test_decoder.py",
+    ),
+    ("decoder.py", "digits.flip(1)", "digits", "test_decoder.py"),
+    ("decoder.py", "X = X + out  # (B, T, D)", "X = out  # (B, T, D)", "test_decoder.py"),
+    (
+        "views/kv_cache.py",
+        "w[0, :, -1] for w in weights",
+        "w[0, :, 0] for w in weights",
+        "test_views_kv_cache.py",
+    ),
+    (
+        "views/kv_cache.py",
+        '"query_position": K - 1,',
+        '"query_position": K,',
+        "test_views_kv_cache.py",
+    ),
+    (
+        "views/kv_cache.py",
+        "marker.set_data([step],",
+        "marker.set_data([step - 1],",
+        "test_views_kv_cache.py",
+    ),
     ("kernel_regression.py", "return -(u**2) / 2", "return -(u**2)", "test_kernel_regression.py"),
     (
         "kernel_regression.py",
