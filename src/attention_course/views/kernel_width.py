@@ -217,8 +217,15 @@ def draw_kernel_width(
     ax_err.set_ylabel("mean squared error")
     ax_err.legend(loc="upper left", fontsize=8)
 
+    seen: dict[tuple[str, float], dict[str, object]] = {}  # a value met again is looked up
+
     def update(sigma: float, kernel: str) -> dict[str, object]:
-        state = kernel_width_state(x_train, y_train, x_test, y_test, sigma, kernel)
+        key = (kernel, float(sigma))
+        if key not in seen:
+            if len(seen) >= 1024:  # the slider's grid is 71 widths x 4 kernels
+                seen.clear()
+            seen[key] = kernel_width_state(x_train, y_train, x_test, y_test, sigma, kernel)
+        state = seen[key]
         s, name, weights = state["sigma"], state["kernel"], state["weights"]
         pred_line.set_ydata(state["predictions"].numpy())
         ax_fit.set_title(f"{name} kernel, σ = {s:.3g}", fontsize=10)
