@@ -50,10 +50,24 @@ def test_errors():
         show_heatmaps([[[[1.0]]]], "k", "q")
 
 
-def test_last_line_of_a_cell_is_not_displayed_a_second_time():
-    from IPython.core.formatters import DisplayFormatter
-
-    fig = show_heatmaps(torch.eye(3)[None, None], "Keys", "Queries")
-    data, _ = DisplayFormatter().format(fig)
-    assert data == {}, "the inline backend shows the figure; its value must not show it again"
-    matplotlib.pyplot.close(fig)
+def test_each_way_of_showing_a_heatmap_shows_it_exactly_once(tmp_path):
+    """Run in a real kernel: as a cell's last value, with plt.show(), and with neither."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    setup = (
+        "%matplotlib inline\nimport torch, matplotlib.pyplot as plt\n"
+        "from attention_course import show_heatmaps\nw = torch.eye(3)[None, None]"
+    )
+    cells = [
+        setup,
+        'show_heatmaps(w, "Keys", "Queries")',
+        'fig = show_heatmaps(w, "Keys", "Queries")\nplt.show()',
+        'fig = show_heatmaps(w, "Keys", "Queries")',
+        'fig = show_heatmaps(w, "Keys", "Queries")\nfig.axes[0].set_title("t")\nplt.show()',
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    for cell in nb.cells[1:]:
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(images) == 1, f"{cell.source!r} showed {len(images)} images"
+        assert "<Figure size" in images[0]["data"]["text/plain"]

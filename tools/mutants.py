@@ -268,6 +268,13 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "marker.set_data([step - 1],",
         "test_views_kv_cache.py",
     ),
+    ("plotting.py", "        plt.close(self)\n", "", "test_plotting.py"),
+    (
+        "head_importance.py",
+        "    xi = _ones(model, num_heads)\n",
+        "    xi = torch.ones(num_heads)\n",
+        "test_head_importance.py",
+    ),
     ("kernel_regression.py", "return -(u**2) / 2", "return -(u**2)", "test_kernel_regression.py"),
     (
         "kernel_regression.py",

@@ -30,12 +30,23 @@ class HeatmapFigure(Figure):
     """The Figure ``show_heatmaps`` returns: Jupyter shows it once, not twice.
 
     With the inline backend every open figure is drawn when the cell ends; a Figure that
-    is also the cell's last value would be drawn a second time. ``_ipython_display_``
-    (IPython's display hook for an object) draws nothing for the value itself.
+    is also the cell's last value would be drawn a second time. ``_ipython_display_`` (the
+    hook IPython calls both for a cell's value and for ``plt.show()``) draws it once and
+    closes it, so the end-of-cell pass finds nothing left to draw.
     """
 
     def _ipython_display_(self) -> None:
-        """Display nothing as a cell's value: the inline backend already shows the figure."""
+        """Show the figure as a PNG, then close it so that it is not shown again."""
+        import matplotlib.pyplot as plt
+        from IPython.core.pylabtools import print_figure
+        from IPython.display import display
+
+        display({"image/png": print_figure(self, "png"), "text/plain": repr(self)}, raw=True)
+        plt.close(self)
+
+    def __repr__(self) -> str:
+        """``<Figure size 250x250 with 2 Axes>``, as for any matplotlib figure."""
+        return super().__repr__().replace(type(self).__name__, "Figure", 1)
 
 
 def to_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
