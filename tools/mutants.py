@@ -275,6 +275,34 @@ MUTANTS: list[tuple[str, str, str, str]] = [
         "    xi = torch.ones(num_heads)\n",
         "test_head_importance.py",
     ),
+    # live views and their static twins
+    (
+        "views/live.py",
+        'header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)',
+        'header = struct.pack(">IIBBBBB", h, w, 8, 2, 0, 0, 0)',
+        "test_views_live.py",
+    ),
+    (
+        "views/live.py",
+        "self._pending = work",
+        "self._pending = self._pending or work",
+        "test_views_live.py",
+    ),
+    ("views/live.py", 'figure.set_layout_engine("none")', "pass", "test_views_live.py"),
+    (
+        "views/kernel_width.py",
+        "animated = [pred_line, ax_fit.title, mesh, colorbar.ax.yaxis, now, marker]",
+        "animated = [pred_line, mesh, colorbar.ax.yaxis, now, marker]",
+        "test_views_live.py",
+    ),
+    ("views/static.py", "if frames and png == frames[-1]:", "if False:", "test_views_static.py"),
+    ("views/static.py", "text.set_fontsize(floor_pt)", "pass", "test_views_static.py"),
+    (
+        "views/entropy_alpha.py",
+        "    require_target_entropy(alpha, num_keys)",
+        "    pass",
+        "test_views_entropy_alpha.py",
+    ),
     ("kernel_regression.py", "return -(u**2) / 2", "return -(u**2)", "test_kernel_regression.py"),
     (
         "kernel_regression.py",

@@ -36,6 +36,7 @@ from pathlib import Path
 import nbformat
 import yaml
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
+from nbtags import EXERCISE, SOLUTION, has_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "tools" / "student"
@@ -72,7 +73,7 @@ class MarkStubs(Preprocessor):
     """Put ``# YOUR CODE HERE`` above each ``raise NotImplementedError(`` of an exercise stub."""
 
     def preprocess_cell(self, cell, resources, index):  # noqa: ANN001 - nbconvert's API
-        if cell.cell_type == "code" and "exercise" in cell.metadata.get("tags", []):
+        if cell.cell_type == "code" and has_tag(cell, EXERCISE):
             if YOUR_CODE not in cell.source:
                 cell.source = STUB.sub(rf"\g<indent>{YOUR_CODE}\n\g<0>", cell.source)
         return cell, resources
@@ -104,7 +105,7 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     new = nbformat.from_dict(nb)  # a deep copy
     resources: dict = {}
     remove = TagRemovePreprocessor(
-        remove_cell_tags={"solution"}, remove_all_outputs_tags={"exercise"}
+        remove_cell_tags={SOLUTION}, remove_all_outputs_tags={EXERCISE}
     )
     for preprocessor in (remove, MarkStubs(), AdaptProse()):
         new, resources = preprocessor.preprocess(new, resources)
@@ -172,7 +173,7 @@ def keep_imports_the_exercises_name(chapters: Path) -> list[str]:
         task = "\n".join(
             c.source
             for c in nb.cells
-            if c.cell_type == "markdown" and "exercise" in c.metadata.get("tags", [])
+            if c.cell_type == "markdown" and has_tag(c, EXERCISE)
         )
         wanted = {name for name in names if re.search(rf"\b{re.escape(name)}\b", task)}
         for cell in nb.cells:

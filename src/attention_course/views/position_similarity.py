@@ -257,7 +257,7 @@ def build_position_similarity_view(table: SimilarityTable | None = None) -> View
     index_slider = widgets.IntSlider(
         value=0, min=0, max=table.num_hiddens // 2 - 1, description="frequency i"
     )
-    live = LiveFigure(figsize=(12.0, 3.6), dpi=90)
+    live = LiveFigure(figsize=(10.6, 3.4), dpi=90)
     update, changing = draw_position_similarity(live.figure, table)
     live.animate(*changing)  # blitted: the axes, ticks and legends are drawn once
     view = View({"offset k": offset_slider, "frequency i": index_slider}, live)
