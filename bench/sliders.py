@@ -22,15 +22,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import ipywidgets as widgets
 import numpy as np
 import torch
 from section import Goal, Section
 
 from attention_course import attention_entropy
+from attention_course.decoder import VOCAB_SIZE, DecoderConfig, TinyDecoder
 from attention_course.views import View
 from attention_course.views.entropy_alpha import AlphaRun, build_entropy_alpha_view
+from attention_course.views.flash_blocks import BLOCK_SIZES, BlockRun, build_flash_blocks_view
 from attention_course.views.head_pruning import build_head_pruning_view
 from attention_course.views.kernel_width import build_kernel_width_view, chapter_data
+from attention_course.views.kv_cache import build_kv_cache_view, decoding_trace
+from attention_course.views.position_similarity import build_position_similarity_view
 from attention_course.views.score_scaling import build_score_scaling_view, scaling_table
 
 #: the goal, end to end in the browser
@@ -85,6 +90,30 @@ def entropy_alpha() -> View:
     return build_entropy_alpha_view(runs, targets=np.arange(Q) % K, baseline=runs[0])
 
 
+def position_similarity() -> View:
+    """Chapter 08's view: offset and frequency sliders over precomputed encodings."""
+    return build_position_similarity_view()
+
+
+def kv_cache() -> View:
+    """Chapter 10's view: 2 layers x 4 heads, a 13-token prompt, 12 steps (random weights)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = TinyDecoder(DecoderConfig(VOCAB_SIZE, max_len=25)).eval()
+    prompt = torch.randint(0, 10, (13,), generator=torch.Generator().manual_seed(0))
+    return build_kv_cache_view(decoding_trace(model, prompt, 12))
+
+
+def flash_blocks() -> View:
+    """Chapter 11's view: 17 block sizes (made-up measurements: latency does not need real ones)."""
+    runs = [BlockRun(f"block {b}", b, 2**20 + 4096 * b, 1e-3 * (2 + 64 / b)) for b in BLOCK_SIZES]
+    refs = [
+        BlockRun("naive (weights kept)", 0, 16 * 2**20, 0.012),
+        BlockRun("fused SDPA", 0, 2**18, 0.011),
+    ]
+    return build_flash_blocks_view(runs, refs)
+
+
 def _moves(view: View) -> Iterator[tuple[str, object]]:
     """Endless (control, value) moves: through each control's options, back and forth."""
     plans = []
@@ -93,6 +122,8 @@ def _moves(view: View) -> Iterator[tuple[str, object]]:
             values = [v[1] if isinstance(v, tuple) else v for v in control.options]
         elif hasattr(control, "min") and hasattr(control, "base"):  # FloatLogSlider
             values = list(control.base ** np.linspace(control.min, control.max, 12))
+        elif isinstance(control, widgets.IntSlider):
+            values = sorted({round(v) for v in np.linspace(control.min, control.max, 12)})
         else:  # Checkbox
             values = [True, False]
         plans.append([(name, v) for v in values + values[-2:0:-1]])
@@ -135,6 +166,9 @@ VIEWS: dict[str, Callable[[], View]] = {
     "score_scaling": score_scaling,
     "head_pruning": head_pruning,
     "entropy_alpha": entropy_alpha,
+    "position_similarity": position_similarity,
+    "kv_cache": kv_cache,
+    "flash_blocks": flash_blocks,
 }
 
 

@@ -23,6 +23,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 from matplotlib import colormaps
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
@@ -137,8 +138,13 @@ def _token_label(token: int) -> str:
     return "|" if token == 10 else str(token)
 
 
-def draw_kv_cache(figure: Figure, trace: DecodingTrace) -> Callable[[int], dict[str, object]]:
-    """Lay out the two panels on ``figure``; return ``update(step)``, which redraws them.
+def draw_kv_cache(
+    figure: Figure, trace: DecodingTrace
+) -> tuple[Callable[[int], dict[str, object]], list[Artist]]:
+    """Lay out the two panels on ``figure``; return ``update(step)`` and what it changes.
+
+    ``update(step)`` sets the artists' data for one step; the list holds the artists it
+    changes (the live view redraws only those: :meth:`LiveFigure.animate`).
 
     Taught in chapters/10_causal_decoding_and_kv_cache.ipynb.
     """
@@ -194,7 +200,7 @@ def draw_kv_cache(figure: Figure, trace: DecodingTrace) -> Callable[[int], dict[
         ax_mem.set_title(f"cache: {state['cache_nbytes']:,} bytes", fontsize=9)
         return state
 
-    return update
+    return update, [image, query_line, marker, ax_row.title, ax_mem.title]
 
 
 def build_kv_cache_view(trace: DecodingTrace, step: int = 1) -> View:
@@ -209,7 +215,8 @@ def build_kv_cache_view(trace: DecodingTrace, step: int = 1) -> View:
     )
     live = LiveFigure(figsize=(10.0, 3.4))
     view = View({"step": control}, live)
-    redraw_step = draw_kv_cache(live.figure, trace)
+    redraw_step, animated = draw_kv_cache(live.figure, trace)
+    live.animate(*animated)  # a move changes the row, the markers and the titles only
 
     def update(_change: object = None) -> None:
         view.state = redraw_step(int(control.value))
@@ -244,7 +251,7 @@ def static_twin_frames() -> tuple[str, list[float], Callable[[float], Figure]]:
 
     def frame(value: float) -> Figure:
         figure = Figure(figsize=(10.0, 3.4), layout="constrained")
-        draw_kv_cache(figure, trace)(int(round(value)))
+        draw_kv_cache(figure, trace)[0](int(round(value)))
         return figure
 
     return "generation step", [float(s) for s in range(1, trace.num_steps + 1)], frame
