@@ -191,7 +191,7 @@ def masked_softmax(
         \quad m_k \in \{0, 1\}, \quad M = \max_{j: m_j = 1} x_j
 
     A row with nothing to attend to (valid length 0, or an all-False mask row) comes
-    out all zeros: never NaN (as a ``-inf`` fill gives) and never uniform (as d2l's
+    out all zeros: never NaN (as a bare ``-inf`` fill gives) and never uniform (as d2l's
     ``-1e6`` fill gives). ``X`` is never modified. float16 and bfloat16 inputs are
     computed in float32 and returned in their own dtype.
 
