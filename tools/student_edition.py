@@ -104,9 +104,7 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """
     new = nbformat.from_dict(nb)  # a deep copy
     resources: dict = {}
-    remove = TagRemovePreprocessor(
-        remove_cell_tags={SOLUTION}, remove_all_outputs_tags={EXERCISE}
-    )
+    remove = TagRemovePreprocessor(remove_cell_tags={SOLUTION}, remove_all_outputs_tags={EXERCISE})
     for preprocessor in (remove, MarkStubs(), AdaptProse()):
         new, resources = preprocessor.preprocess(new, resources)
     return new
@@ -171,9 +169,7 @@ def keep_imports_the_exercises_name(chapters: Path) -> list[str]:
         path = Path(filename)
         nb = nbformat.read(path, as_version=4)
         task = "\n".join(
-            c.source
-            for c in nb.cells
-            if c.cell_type == "markdown" and has_tag(c, EXERCISE)
+            c.source for c in nb.cells if c.cell_type == "markdown" and has_tag(c, EXERCISE)
         )
         wanted = {name for name in names if re.search(rf"\b{re.escape(name)}\b", task)}
         for cell in nb.cells:
