@@ -33,6 +33,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "book"))
+from glossary import course_glossary  # noqa: E402
 from nbtags import EXERCISE as EXERCISE_TAG  # noqa: E402
 from nbtags import SOLUTION, has_tag, view_module  # noqa: E402
 
@@ -188,6 +190,8 @@ def write_copy(
     for name in BOOK_FILES:
         (destination / "book" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / "book" / name, destination / "book" / name)
+    # the course glossary: every chapter's glossary table in one page
+    (destination / "book" / "glossary.md").write_text(course_glossary(root / "chapters"))
     make = twin_maker(destination) if twin is True else twin or None
     written = []
     for path in sorted((root / "chapters").glob("*.ipynb")):

@@ -157,3 +157,15 @@ def test_copy_of_the_course(tmp_path):
 def test_every_toc_entry_is_a_chapter(path):
     toc = (ROOT / "book" / "_toc.yml").read_text()
     assert f"file: chapters/{path.stem}\n" in toc, f"{path.name} is missing from book/_toc.yml"
+
+
+def test_course_glossary_has_every_chapters_terms(tmp_path):
+    glossary = importlib.util.spec_from_file_location("glossary", ROOT / "book" / "glossary.py")
+    module = importlib.util.module_from_spec(glossary)
+    glossary.loader.exec_module(module)
+    page = module.course_glossary(ROOT / "chapters")
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for term, _zh, _meaning in module.chapter_terms(path):
+            row = next((line for line in page.splitlines() if line.startswith(f"| {term} |")), None)
+            assert row is not None, f"{path.name}: {term!r} is missing from the course glossary"
+            assert path.name in row, f"{term!r}: the glossary row does not link {path.name}"
