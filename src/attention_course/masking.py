@@ -106,7 +106,7 @@ def causal_mask(
     if Q > K:
         raise ValueError(
             f"num_queries: expected at most num_keys ({K}) queries for a causal mask "
-            f"(the queries are the last positions), got {Q}"
+            f"(is_causal=True: the queries are the last of the keys' positions), got {Q}"
         )
     rows = torch.arange(Q, device=device).unsqueeze(-1)  # (Q, 1)
     cols = torch.arange(K, device=device)  # (K,)
