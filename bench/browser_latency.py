@@ -6,8 +6,10 @@ For each chapter with a code cell tagged ``live-view`` (all of them by default):
 of the notebook up to its last live view is opened in a fresh JupyterLab on 127.0.0.1
 (with a token), run, and each view's first slider is moved by key presses (a view with
 no slider: its toggle buttons are clicked). One move is timed from the key press (the
-``keydown`` event in the page) until the view's new picture is decoded and painted (the
-next animation frame after ``img.decode()``). Moves are spaced (each waits for its
+``keydown`` event in the page), or from the release of a click (``pointerup``: a button
+acts when it is released, and how long it is held is the user's, not the view's), until
+the view's new picture is decoded and painted (the next animation frame after
+``img.decode()``). Moves are spaced (each waits for its
 picture), so each one is the latency a student feels on a single step.
 
 First, the floor: a slider that only swaps two ready-made pictures, the cost of the
@@ -61,7 +63,7 @@ INSTRUMENT_JS = """cell => {
   window.__probe = probe;
   const mark = () => probe.inputs.push(performance.now());
   document.addEventListener('keydown', mark, true);
-  document.addEventListener('pointerdown', mark, true);
+  document.addEventListener('pointerup', mark, true);
   new MutationObserver(() => {
     const src = img.src, set = performance.now();
     img.decode().then(() => requestAnimationFrame(
