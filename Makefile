@@ -67,7 +67,7 @@ test-browser: setup ## JupyterLab sliders and the built site in headless Chromiu
 mutants: setup ## perturb the package (tools/mutants.py) and fail if a unit test misses a bug
 	$(PY) tools/mutants.py
 
-bench: setup ## benchmarks: attention vs PyTorch and d2l, slider latency, notebook run times
+bench: setup ## benchmarks: attention vs PyTorch and d2l, memory, flash attention, KV cache, slider latency in Chromium, notebook run times
 	$(PY) bench/run.py
 
 lock: ## regenerate requirements.txt (and its runtime subset for Binder) from pyproject.toml
