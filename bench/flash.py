@@ -90,17 +90,8 @@ def section(quick: bool) -> Section:
         mem = " | ".join(f"{peaks[n][-1] / MIB:.1f}" for n in NAMES)
         ms = " | ".join(f"{1000 * t[n].median:.1f}" for n in NAMES)
         out.markdown.append(f"| {T} | {mem} | {ms} | {naive_flash:.2f} | {flash_fused:.2f} |")
+        out.add_timings("flash", f"T={T}", "fwd", t, NAMES)
         for name in NAMES:
-            out.rows.append(
-                {
-                    "section": "flash",
-                    "case": f"T={T}",
-                    "mode": "fwd",
-                    "implementation": name,
-                    "median_ms": f"{1000 * t[name].median:.2f}",
-                    "spread": f"{t[name].spread:.2f}",
-                }
-            )
             out.rows.append(
                 {
                     "section": "flash",

@@ -163,17 +163,7 @@ def mha_section(quick: bool) -> Section:
             section.markdown.append(
                 f"| {case.label} | {mode} | {cells} | {r_nn:.2f} | {r_sdpa:.2f} | {r_d2l:.2f} |"
             )
-            for name in MHA_NAMES:
-                section.rows.append(
-                    {
-                        "section": "mha",
-                        "case": case.label,
-                        "mode": mode,
-                        "implementation": name,
-                        "median_ms": ms(t[name].median),
-                        "spread": f"{t[name].spread:.2f}",
-                    }
-                )
+            section.add_timings("mha", case.label, mode, t, MHA_NAMES)
             print(f"mha {where}: " + ", ".join(f"{n} {ms(t[n].median)} ms" for n in MHA_NAMES))
     worst_nn, worst_sdpa = max(vs_nn), max(vs_sdpa)
     section.goals += [
@@ -308,17 +298,7 @@ def softmax_section(quick: bool) -> Section:
             ratios.append((ratio, f"{shape} {lens}"))
             cells = " | ".join(ms(t[n].median) for n in SOFTMAX_NAMES)
             section.markdown.append(f"| {shape} | {lens} | {cells} | {ratio:.2f} |")
-            for name in SOFTMAX_NAMES:
-                section.rows.append(
-                    {
-                        "section": "masked_softmax",
-                        "case": f"{shape} {lens}",
-                        "mode": "fwd",
-                        "implementation": name,
-                        "median_ms": ms(t[name].median),
-                        "spread": f"{t[name].spread:.2f}",
-                    }
-                )
+            section.add_timings("masked_softmax", f"{shape} {lens}", "fwd", t, SOFTMAX_NAMES)
             print(f"masked_softmax {shape} {lens}: course/d2l {ratio:.2f}")
     worst = max(ratios)
     section.goals.append(

@@ -6,7 +6,10 @@ table of them, runs the ones not skipped, and writes the report, the CSV and the
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from timing import Timing
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,27 @@ class Section:
     markdown: list[str] = field(default_factory=list)
     rows: list[dict[str, object]] = field(default_factory=list)
     goals: list[Goal] = field(default_factory=list)
+
+    def add_timings(
+        self,
+        section: str,
+        case: str,
+        mode: str,
+        timings: Mapping[str, Timing],
+        names: Iterable[str],
+    ) -> None:
+        """One CSV row per implementation in ``names``: its median ms and the rounds' spread."""
+        for name in names:
+            self.rows.append(
+                {
+                    "section": section,
+                    "case": case,
+                    "mode": mode,
+                    "implementation": name,
+                    "median_ms": f"{1000 * timings[name].median:.2f}",
+                    "spread": f"{timings[name].spread:.2f}",
+                }
+            )
 
 
 CSV_FIELDS = ("section", "case", "mode", "implementation", "median_ms", "spread")

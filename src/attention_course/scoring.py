@@ -145,10 +145,7 @@ class ScoredAttention(nn.Module):
     ) -> Tensor:
         """The output alone. Here: the weights path, weights dropped; a subclass with a
         fused kernel (:class:`DotProductAttention`) overrides this."""
-        keep = combine_masks(
-            (*queries.shape[:-1], keys.shape[-2]), valid_lens, mask, is_causal, queries.device
-        )
-        return attend(self.score(queries, keys), values, mask=keep, dropout=self.dropout)[0]
+        return self.forward(queries, keys, values, valid_lens, mask=mask, is_causal=is_causal)[0]
 
 
 class DotProductAttention(ScoredAttention):
@@ -164,11 +161,19 @@ class DotProductAttention(ScoredAttention):
     Taught in chapters/03_scoring_functions.ipynb.
     """
 
-    def score(self, queries: Tensor, keys: Tensor) -> Tensor:
-        d = queries.shape[-1]
+    @staticmethod
+    def check_sizes(queries: Tensor, keys: Tensor) -> None:
+        """Raise unless queries and keys have the same size d (both paths need it)."""
         require_same_size(
-            "queries.shape[-1] (query size)", d, "keys.shape[-1] (key size)", keys.shape[-1]
+            "queries.shape[-1] (query size)",
+            queries.shape[-1],
+            "keys.shape[-1] (key size)",
+            keys.shape[-1],
         )
+
+    def score(self, queries: Tensor, keys: Tensor) -> Tensor:
+        self.check_sizes(queries, keys)
+        d = queries.shape[-1]
         # a(q, k) = q . k / sqrt(d) = (q / sqrt(d)) . k: scaling the queries first touches
         # Q x d numbers instead of Q x K (what nn.MultiheadAttention does too)
         # (B, Q, d) @ (B, d, K) -> (B, Q, K)
@@ -184,12 +189,7 @@ class DotProductAttention(ScoredAttention):
         is_causal: bool,
     ) -> Tensor:
         """softmax(q k^T / sqrt(d)) v in one fused PyTorch kernel; masked rows stay finite."""
-        require_same_size(
-            "queries.shape[-1] (query size)",
-            queries.shape[-1],
-            "keys.shape[-1] (key size)",
-            keys.shape[-1],
-        )
+        self.check_sizes(queries, keys)
         Q, K = queries.shape[-2], keys.shape[-2]
         dropout_p = self.dropout.p if self.training else 0.0
         if is_causal and valid_lens is None and mask is None and Q == K:
